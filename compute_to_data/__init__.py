@@ -1,0 +1,1 @@
+"""compute_to_data."""

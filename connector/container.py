@@ -1,0 +1,83 @@
+"""Wiring: build every long-lived part of one connector from its settings, start and stop them in order."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from connector.dataplane.access_tokens import issue_access_token, token_verifier
+from connector.dsp.client import DspClient
+from connector.dsp.messages import http_data_address
+from connector.identity_service import DidIdentityService, DidResolver, IdentityService, StaticIdentityService
+from connector.persistence.database import Database, create_database_engine
+from connector.persistence.migrate import upgrade
+from connector.persistence.replay import DatabaseReplayGuard
+from connector.persistence.tables import TransferRow
+from connector.protocol.schemas import validate_message
+from connector.services.runtime import Runtime, utc_now
+from connector.settings import Settings
+from connector.workers.outbox import OutboxWorker
+from identity.did_web import build_did_document
+from identity.keys import load_or_create_signing_key, public_jwk
+from policies import MinimalPolicyEngine
+
+log = logging.getLogger("sovra")
+
+
+class Connector:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.file_root is not None:
+            settings.file_root.mkdir(parents=True, exist_ok=True)
+        self.db = Database(create_database_engine(settings.database_url))
+        self.key = load_or_create_signing_key(settings.key_path)
+        self.did_document = build_did_document(
+            settings.participant_id, public_jwk(self.key),
+            service_endpoints={"DataService": settings.dsp_url},
+        )
+        self.http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0), follow_redirects=False,
+                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+        self.identity = self._identity()
+        self.rt = Runtime(settings=settings, policies=MinimalPolicyEngine(), clock=utc_now)
+        self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
+        self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)
+        self.outbox = OutboxWorker(self.db, self.rt, self.dsp_client, data_address_for=self.pull_address,
+                                   push=self.push, validate=validate_message, threads=settings.outbox_workers)
+        self.rt.wake_outbox = self.outbox.wake
+
+    def _identity(self) -> IdentityService:
+        s = self.settings
+        if s.identity == "static":
+            log.warning("!!! identity mode 'static': DSP requests are NOT authenticated. Conformance testing "
+                        "only; never use it in a dataspace !!!")
+            return StaticIdentityService(s.static_token, s.static_peer_id)
+        resolver = DidResolver(self.http, allow_http_loopback=s.dev)
+        resolver.seed(s.participant_id, self.did_document)
+        return DidIdentityService(self.key, s.participant_id, resolver, DatabaseReplayGuard(self.db, utc_now),
+                                  utc_now)
+
+    def pull_address(self, transfer: TransferRow) -> dict[str, Any] | None:
+        """The DataAddress of a pull transfer's start message: our public endpoint and a token bound to it."""
+        if transfer.transfer_type != "HttpData-PULL":
+            return None
+        token = issue_access_token(self.key.private_key, kid=self.key.kid, issuer=self.settings.participant_id,
+                                   transfer_id=transfer.id, now=self.rt.clock(),
+                                   ttl_seconds=self.settings.access_token_ttl)
+        return http_data_address(self.settings.public_api_url, token)
+
+    def push(self, transfer: TransferRow) -> Any:
+        from connector.dataplane.wiring import push_transfer
+
+        return push_transfer(self, transfer)
+
+    def start(self) -> None:
+        upgrade(self.db.engine)
+        self.outbox.start()
+
+    def stop(self) -> None:
+        self.outbox.stop()
+        self.http.close()
+        self.db.dispose()

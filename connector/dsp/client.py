@@ -1,0 +1,82 @@
+"""The one place that sends DSP requests to peers, and the errors it turns transport outcomes into.
+
+    PeerError
+    ├── PeerUnavailableError   transport failure, 5xx, 408 or 429: worth retrying
+    └── PeerRejectedError      any other 4xx: the peer refused the message; retrying cannot help
+
+Workers never see httpx types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class PeerError(Exception):
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
+class PeerUnavailableError(PeerError):
+    pass
+
+
+class PeerRejectedError(PeerError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PeerResponse:
+    status: int
+    body: dict[str, Any] | None
+    headers: httpx.Headers
+
+
+_RETRYABLE = {408, 425, 429}
+
+
+class DspClient:
+    def __init__(self, client: httpx.Client, authorization: Callable[[str], str]) -> None:
+        """`authorization(audience)` returns the Authorization header for a peer's participant id."""
+        self._client = client
+        self._authorization = authorization
+
+    def post(self, url: str, body: dict[str, Any], *, audience: str) -> PeerResponse:
+        return self._send("POST", url, audience=audience, json=body)
+
+    def get(self, url: str, *, audience: str, params: dict[str, str] | None = None) -> PeerResponse:
+        return self._send("GET", url, audience=audience, params=params)
+
+    def _send(self, method: str, url: str, *, audience: str, **kwargs: Any) -> PeerResponse:
+        headers = {"Authorization": self._authorization(audience), "Content-Type": "application/json"}
+        try:
+            response = self._client.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PeerUnavailableError(url, f"{type(exc).__name__}: {exc}") from exc
+        body: dict[str, Any] | None = None
+        if response.content:
+            try:
+                parsed = response.json()
+                body = parsed if isinstance(parsed, dict) else None
+            except ValueError:
+                body = None
+        if response.status_code >= 500 or response.status_code in _RETRYABLE:
+            raise PeerUnavailableError(url, _reason(response, body), response.status_code)
+        if response.status_code >= 400:
+            raise PeerRejectedError(url, _reason(response, body), response.status_code)
+        return PeerResponse(response.status_code, body, response.headers)
+
+
+def _reason(response: httpx.Response, body: dict[str, Any] | None) -> str:
+    detail = ""
+    if body:
+        reason = body.get("reason")
+        detail = "; ".join(map(str, reason)) if isinstance(reason, list) else str(reason or body.get("detail", ""))
+    return f"HTTP {response.status_code}" + (f": {detail[:300]}" if detail else "")

@@ -1,0 +1,1 @@
+"""HTTP surface: one FastAPI app, one port, path prefixes per concern."""

@@ -1,0 +1,166 @@
+"""Every table the connector stores. Rows are the shell's; the domain sees dataclasses built from them.
+
+Idempotency lives in unique constraints here: (counter-party, consumerPid) for processes the peer started,
+(process, message id) for messages already applied, and the jti of every identity token seen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from connector.persistence.types import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class AssetRow(Base):
+    __tablename__ = "assets"
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    private_properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    data_address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class PolicyDefinitionRow(Base):
+    __tablename__ = "policy_definitions"
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    policy: Mapped[dict[str, Any]]
+    private_properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class ContractDefinitionRow(Base):
+    __tablename__ = "contract_definitions"
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    access_policy_id: Mapped[str] = mapped_column(String(512))
+    contract_policy_id: Mapped[str] = mapped_column(String(512))
+    assets_selector: Mapped[list[Any]] = mapped_column(default=list)
+    auto_agree: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class NegotiationRow(Base):
+    """`id` is our own process id: the consumerPid when we consume, the providerPid when we provide."""
+
+    __tablename__ = "negotiations"
+    __table_args__ = (
+        UniqueConstraint("role", "counter_party_id", "consumer_pid", name="uq_negotiation_consumer_pid"),
+        Index("ix_negotiations_state", "state"),
+    )
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    consumer_pid: Mapped[str | None] = mapped_column(String(255))
+    provider_pid: Mapped[str | None] = mapped_column(String(255))
+    counter_party_id: Mapped[str] = mapped_column(String(512))
+    counter_party_address: Mapped[str] = mapped_column(String(2048))
+    asset_id: Mapped[str | None] = mapped_column(String(512))
+    contract_definition_id: Mapped[str | None] = mapped_column(String(512))
+    offer: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    offer_by: Mapped[str] = mapped_column(String(16))
+    agreement_id: Mapped[str | None] = mapped_column(String(512))
+    pending_decision: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AgreementRow(Base):
+    __tablename__ = "agreements"
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    negotiation_id: Mapped[str] = mapped_column(String(255), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str] = mapped_column(String(512))
+    consumer_id: Mapped[str] = mapped_column(String(512))
+    asset_id: Mapped[str] = mapped_column(String(512))
+    policy: Mapped[dict[str, Any]]
+    signed_at: Mapped[datetime]
+    finalized: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TransferRow(Base):
+    __tablename__ = "transfers"
+    __table_args__ = (
+        UniqueConstraint("role", "counter_party_id", "consumer_pid", name="uq_transfer_consumer_pid"),
+        Index("ix_transfers_state", "state"),
+    )
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    consumer_pid: Mapped[str | None] = mapped_column(String(255))
+    provider_pid: Mapped[str | None] = mapped_column(String(255))
+    counter_party_id: Mapped[str] = mapped_column(String(512))
+    counter_party_address: Mapped[str] = mapped_column(String(2048))
+    agreement_id: Mapped[str] = mapped_column(String(512))
+    asset_id: Mapped[str | None] = mapped_column(String(512))
+    transfer_type: Mapped[str] = mapped_column(String(128))
+    data_destination: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class EdrRow(Base):
+    """Consumer side: the endpoint and token a provider gave us for one pull transfer."""
+
+    __tablename__ = "edrs"
+    transfer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(String(512))
+    asset_id: Mapped[str | None] = mapped_column(String(512))
+    provider_id: Mapped[str] = mapped_column(String(512))
+    data_address: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A DSP message we owe a peer, written in the same transaction as the state change that owes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"), Index("ix_outbox_process", "process_id"))
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    process_type: Mapped[str] = mapped_column(String(16))
+    process_id: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class ProcessedMessageRow(Base):
+    __tablename__ = "processed_messages"
+    process_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[datetime]
+
+
+class UsedTokenRow(Base):
+    __tablename__ = "used_tokens"
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class EventRow(Base):
+    """Audit trail of every DSP message in or out, for operators (and the console's timelines)."""
+
+    __tablename__ = "events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    process_id: Mapped[str] = mapped_column(String(255), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]

@@ -1,0 +1,400 @@
+"""Contract negotiation use cases for both roles: inbound DSP messages, operator commands, acknowledgements.
+
+Every function runs inside the caller's unit of work. A state change and the message it owes the peer are
+written together (`_command`), so a crash never leaves one without the other; the outbox worker sends later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.persistence.tables import AgreementRow, NegotiationRow, ProcessedMessageRow
+from connector.services.offers import negotiation_permitted, resolve_offer
+from connector.services.outbox import enqueue, record_event
+from connector.services.runtime import Runtime
+from connector.settings import is_loopback_host
+from contracts import InvalidMessageError, OfferRejectedError, Role, UnknownProcessError
+from contracts.negotiation import NegotiationMessage as M
+from contracts.negotiation import NegotiationState as S
+from contracts.negotiation import command, next_state, pending_state, reached_state
+from contracts.offers import policy_rules, same_rules
+
+PROCESS = "negotiation"
+
+
+# -- loading and bookkeeping ---------------------------------------------------------------------------------------
+def get_for_peer(uow: Session, pid: str, participant_id: str, *, lock: bool = False) -> NegotiationRow:
+    """The negotiation `pid` (our id) if `participant_id` is its counter-party; otherwise it does not exist."""
+    query = select(NegotiationRow).where(NegotiationRow.id == pid)
+    if lock:
+        query = query.with_for_update()
+    row = uow.scalars(query).first()
+    if row is None or row.counter_party_id != participant_id:
+        raise UnknownProcessError(pid, what="negotiation")
+    return row
+
+
+def get_local(uow: Session, negotiation_id: str, *, lock: bool = False) -> NegotiationRow:
+    query = select(NegotiationRow).where(NegotiationRow.id == negotiation_id)
+    row = uow.scalars(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise UnknownProcessError(negotiation_id, what="negotiation")
+    return row
+
+
+def already_processed(uow: Session, process_id: str, message_id: str | None) -> bool:
+    if not message_id:
+        return False
+    return uow.get(ProcessedMessageRow, (process_id, message_id)) is not None
+
+
+def _remember(uow: Session, rt: Runtime, row: NegotiationRow, message: dict[str, Any], kind: M) -> None:
+    message_id = message.get("@id")
+    if message_id:
+        uow.add(ProcessedMessageRow(process_id=row.id, message_id=str(message_id), received_at=rt.clock()))
+    record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
+
+
+def _check_pids(row: NegotiationRow, message: dict[str, Any]) -> None:
+    """Both ids in the message must name this negotiation; a peer id we do not know yet is learnt here."""
+    ours, theirs = ("consumerPid", "providerPid") if row.role == Role.CONSUMER else ("providerPid", "consumerPid")
+    if message.get(ours) != row.id:
+        raise InvalidMessageError(f"{ours} {message.get(ours)!r} does not match negotiation {row.id}",
+                                  process_id=row.id)
+    known = row.provider_pid if row.role == Role.CONSUMER else row.consumer_pid
+    if known is None:
+        if row.role == Role.CONSUMER:
+            row.provider_pid = message.get(theirs)
+        else:
+            row.consumer_pid = message.get(theirs)
+    elif message.get(theirs) != known:
+        raise InvalidMessageError(f"{theirs} {message.get(theirs)!r} does not match negotiation {row.id}",
+                                  process_id=row.id)
+
+
+def _command(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, params: dict[str, Any] | None = None) -> None:
+    decided = command(S(row.state), kind, role=Role(row.role), process_id=row.id)
+    row.state = decided.pending
+    row.pending_decision = False
+    row.updated_at = rt.clock()
+    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params)
+    rt.wake_outbox()
+
+
+def _apply_inbound(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, message: dict[str, Any]) -> None:
+    _check_pids(row, message)
+    row.state = next_state(S(row.state), kind, sender=Role(row.role).peer, process_id=row.id)
+    row.updated_at = rt.clock()
+    _remember(uow, rt, row, message, kind)
+
+
+def check_callback(rt: Runtime, address: str) -> str:
+    """A callback must be an https URL; plain http is accepted only for loopback in --dev (DSP: unrecoverable)."""
+    parts = urlsplit(address or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidMessageError(f"callbackAddress {address!r} is not an http(s) URL")
+    if parts.scheme == "http" and not (rt.settings.dev and is_loopback_host(parts.hostname)):
+        raise InvalidMessageError(f"callbackAddress {address!r} must use https")
+    return address.rstrip("/")
+
+
+# -- provider: inbound ---------------------------------------------------------------------------------------------
+def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
+                        message: dict[str, Any]) -> tuple[NegotiationRow, bool]:
+    """Initial ContractRequestMessage; returns (negotiation, created). A repeat returns the first negotiation."""
+    consumer_pid = message["consumerPid"]
+    existing = uow.scalars(select(NegotiationRow).where(
+        NegotiationRow.role == Role.PROVIDER, NegotiationRow.counter_party_id == participant_id,
+        NegotiationRow.consumer_pid == consumer_pid)).first()
+    if existing is not None:
+        return existing, False
+    callback = check_callback(rt, message.get("callbackAddress", ""))
+    offer = message["offer"]
+    resolved = resolve_offer(uow, rt, participant_id=participant_id, offer=offer, target=offer.get("target"))
+    now = rt.clock()
+    row = NegotiationRow(
+        id=rt.new_id(), role=Role.PROVIDER, state=S.INITIAL, consumer_pid=consumer_pid, provider_pid=None,
+        counter_party_id=participant_id, counter_party_address=callback, asset_id=resolved.asset.id,
+        contract_definition_id=resolved.definition.id, offer=_offer_only(offer), offer_by=Role.CONSUMER,
+        created_at=now, updated_at=now,
+    )
+    row.provider_pid = row.id
+    row.state = next_state(S.INITIAL, M.CONTRACT_REQUEST, sender=Role.CONSUMER, process_id=row.id)
+    uow.add(row)
+    _remember(uow, rt, row, message, M.CONTRACT_REQUEST)
+    _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree)
+    return row, True
+
+
+def provider_on_counter_request(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
+                                message: dict[str, Any]) -> NegotiationRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    _apply_inbound(uow, rt, row, M.CONTRACT_REQUEST, message)
+    row.offer, row.offer_by = _offer_only(message["offer"]), Role.CONSUMER
+    try:
+        resolved = resolve_offer(uow, rt, participant_id=participant_id, offer=row.offer, target=row.asset_id)
+    except OfferRejectedError:
+        row.pending_decision = True  # a genuine counter-proposal: an operator decides
+        return row
+    _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree)
+    return row
+
+
+def provider_on_accepted(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
+                         message: dict[str, Any]) -> NegotiationRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    if row.offer_by != Role.PROVIDER:
+        raise InvalidMessageError(
+            f"negotiation {row.id}: the consumer cannot accept its own offer; wait for a provider offer",
+            process_id=row.id)
+    _apply_inbound(uow, rt, row, M.ACCEPTED_EVENT, message)
+    agree(uow, rt, row)  # the consumer accepted exactly what we offered
+    return row
+
+
+def provider_on_verification(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
+                             message: dict[str, Any]) -> NegotiationRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    _apply_inbound(uow, rt, row, M.VERIFICATION, message)
+    _command(uow, rt, row, M.FINALIZED_EVENT)
+    return row
+
+
+def _decide_on_consumer_offer(uow: Session, rt: Runtime, row: NegotiationRow, *, auto: bool) -> None:
+    permitted, why = negotiation_permitted(rt, row.offer, row.counter_party_id)
+    if not permitted:
+        _command(uow, rt, row, M.TERMINATION, {"code": "policy.denied", "reason": why})
+        row.error_detail = f"contract policy denies {row.counter_party_id}: {why}"
+    elif auto:
+        agree(uow, rt, row)
+    else:
+        row.pending_decision = True
+
+
+def agree(uow: Session, rt: Runtime, row: NegotiationRow) -> AgreementRow:
+    """Fix the agreement (id, parties, timestamp) once, then owe the consumer the ContractAgreementMessage."""
+    agreement = AgreementRow(
+        id=rt.new_id(), negotiation_id=row.id, role=Role.PROVIDER, provider_id=rt.settings.participant_id,
+        consumer_id=row.counter_party_id, asset_id=row.asset_id or "",
+        policy={**policy_rules(row.offer), **({"profile": row.offer["profile"]} if "profile" in row.offer else {})},
+        signed_at=rt.clock().replace(microsecond=0), finalized=False,
+    )
+    uow.add(agreement)
+    row.agreement_id = agreement.id
+    _command(uow, rt, row, M.AGREEMENT)
+    return agreement
+
+
+# -- consumer: inbound ---------------------------------------------------------------------------------------------
+def consumer_on_initial_offer(uow: Session, rt: Runtime, *, participant_id: str,
+                              message: dict[str, Any]) -> tuple[NegotiationRow, bool]:
+    provider_pid = message["providerPid"]
+    existing = uow.scalars(select(NegotiationRow).where(
+        NegotiationRow.role == Role.CONSUMER, NegotiationRow.counter_party_id == participant_id,
+        NegotiationRow.provider_pid == provider_pid)).first()
+    if existing is not None:
+        return existing, False
+    callback = check_callback(rt, message.get("callbackAddress", ""))
+    offer = message["offer"]
+    now = rt.clock()
+    row = NegotiationRow(
+        id=rt.new_id(), role=Role.CONSUMER, state=S.INITIAL, consumer_pid=None, provider_pid=provider_pid,
+        counter_party_id=participant_id, counter_party_address=callback, asset_id=offer.get("target"),
+        offer=_offer_only(offer), offer_by=Role.PROVIDER, pending_decision=True, created_at=now, updated_at=now,
+    )
+    row.consumer_pid = row.id
+    row.state = next_state(S.INITIAL, M.CONTRACT_OFFER, sender=Role.PROVIDER, process_id=row.id)
+    uow.add(row)
+    _remember(uow, rt, row, message, M.CONTRACT_OFFER)
+    return row, True
+
+
+def consumer_on_offer(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
+                      message: dict[str, Any]) -> NegotiationRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    _apply_inbound(uow, rt, row, M.CONTRACT_OFFER, message)
+    row.offer, row.offer_by, row.pending_decision = _offer_only(message["offer"]), Role.PROVIDER, True
+    return row
+
+
+def consumer_on_agreement(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
+                          message: dict[str, Any]) -> NegotiationRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    agreement = message["agreement"]
+    if agreement.get("target") != row.asset_id or not same_rules(agreement, row.offer):
+        raise InvalidMessageError(
+            f"agreement {agreement.get('@id')} does not match the offer negotiated in {row.id}", process_id=row.id)
+    if agreement.get("assignee") not in (None, rt.settings.participant_id):
+        raise InvalidMessageError(f"agreement {agreement.get('@id')} is assigned to {agreement.get('assignee')}, "
+                                  f"not to us ({rt.settings.participant_id})", process_id=row.id)
+    _apply_inbound(uow, rt, row, M.AGREEMENT, message)
+    uow.add(AgreementRow(
+        id=agreement["@id"], negotiation_id=row.id, role=Role.CONSUMER,
+        provider_id=agreement.get("assigner") or row.counter_party_id,
+        consumer_id=agreement.get("assignee") or rt.settings.participant_id, asset_id=agreement["target"],
+        policy={k: v for k, v in agreement.items() if k in ("permission", "prohibition", "obligation", "profile")},
+        signed_at=_parse_timestamp(agreement.get("timestamp"), rt), finalized=False,
+    ))
+    row.agreement_id = agreement["@id"]
+    _command(uow, rt, row, M.VERIFICATION)
+    return row
+
+
+def consumer_on_finalized(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
+                          message: dict[str, Any]) -> NegotiationRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    _apply_inbound(uow, rt, row, M.FINALIZED_EVENT, message)
+    _mark_finalized(uow, row)
+    return row
+
+
+def on_termination(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
+                   message: dict[str, Any]) -> NegotiationRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    _apply_inbound(uow, rt, row, M.TERMINATION, message)
+    reason = message.get("reason")
+    row.error_detail = f"terminated by the {Role(row.role).peer.lower()}" + (
+        f": {'; '.join(map(str, reason))}" if isinstance(reason, list) and reason else "")
+    return row
+
+
+# -- operator commands (management API) ----------------------------------------------------------------------------
+def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, counter_party_id: str,
+             offer: dict[str, Any]) -> NegotiationRow:
+    """Consumer: ask a provider for one of its offers (the offer must carry @id and target)."""
+    target = offer.get("target")
+    if not offer.get("@id") or not target:
+        raise InvalidMessageError("the offer needs its @id (from the provider's catalog) and its target (dataset id)")
+    now = rt.clock()
+    row = NegotiationRow(
+        id=rt.new_id(), role=Role.CONSUMER, state=S.INITIAL, provider_pid=None,
+        counter_party_id=counter_party_id, counter_party_address=counter_party_address.rstrip("/"),
+        asset_id=target, offer=_offer_only(offer), offer_by=Role.CONSUMER, created_at=now, updated_at=now,
+    )
+    row.consumer_pid = row.id
+    uow.add(row)
+    _command(uow, rt, row, M.CONTRACT_REQUEST)
+    return row
+
+
+def offer_to_consumer(uow: Session, rt: Runtime, *, counter_party_address: str, counter_party_id: str,
+                      offer: dict[str, Any], asset_id: str) -> NegotiationRow:
+    """Provider-initiated negotiation: send an offer to a consumer's `/negotiations/offers`."""
+    now = rt.clock()
+    row = NegotiationRow(
+        id=rt.new_id(), role=Role.PROVIDER, state=S.INITIAL, consumer_pid=None,
+        counter_party_id=counter_party_id, counter_party_address=counter_party_address.rstrip("/"),
+        asset_id=asset_id, offer={**_offer_only(offer), "@id": offer.get("@id") or rt.new_id()},
+        offer_by=Role.PROVIDER, created_at=now, updated_at=now,
+    )
+    row.provider_pid = row.id
+    uow.add(row)
+    _command(uow, rt, row, M.CONTRACT_OFFER)
+    return row
+
+
+def counter_offer(uow: Session, rt: Runtime, negotiation_id: str, offer: dict[str, Any]) -> NegotiationRow:
+    """Provider counter-offer, or consumer counter-request, depending on our role."""
+    row = get_local(uow, negotiation_id, lock=True)
+    row.offer = {**_offer_only(offer), "@id": offer.get("@id") or rt.new_id()}
+    row.offer_by = row.role
+    _command(uow, rt, row, M.CONTRACT_OFFER if row.role == Role.PROVIDER else M.CONTRACT_REQUEST)
+    return row
+
+
+def accept(uow: Session, rt: Runtime, negotiation_id: str) -> NegotiationRow:
+    row = get_local(uow, negotiation_id, lock=True)
+    if row.role != Role.CONSUMER:
+        raise InvalidMessageError(f"negotiation {row.id}: only a consumer accepts an offer; a provider approves")
+    _command(uow, rt, row, M.ACCEPTED_EVENT)
+    return row
+
+
+def approve(uow: Session, rt: Runtime, negotiation_id: str) -> NegotiationRow:
+    row = get_local(uow, negotiation_id, lock=True)
+    if row.role != Role.PROVIDER or not row.pending_decision:
+        raise InvalidMessageError(f"negotiation {row.id} is not waiting for a provider decision")
+    agree(uow, rt, row)
+    return row
+
+
+def terminate(uow: Session, rt: Runtime, negotiation_id: str, *, reason: str | None,
+              code: str | None = None) -> NegotiationRow:
+    row = get_local(uow, negotiation_id, lock=True)
+    _command(uow, rt, row, M.TERMINATION, {"reason": reason, "code": code})
+    row.error_detail = reason
+    return row
+
+
+# -- acknowledgements (outbox worker) ------------------------------------------------------------------------------
+def on_delivered(uow: Session, rt: Runtime, negotiation_id: str, kind: M, ack: dict[str, Any] | None) -> None:
+    """The peer acknowledged our message: record the ids it gave us and move -ING to its state (once)."""
+    row = get_local(uow, negotiation_id, lock=True)
+    if ack:
+        if row.role == Role.CONSUMER and row.provider_pid is None and ack.get("providerPid"):
+            row.provider_pid = ack["providerPid"]
+        if row.role == Role.PROVIDER and row.consumer_pid is None and ack.get("consumerPid"):
+            row.consumer_pid = ack["consumerPid"]
+    target = next_state_after(kind)
+    if row.state == pending_state(target):
+        row.state = target
+        row.updated_at = rt.clock()
+        if target is S.FINALIZED:
+            _mark_finalized(uow, row)
+    record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state)
+
+
+def on_failed(uow: Session, rt: Runtime, negotiation_id: str, kind: M, reason: str) -> None:
+    """The peer refused our message, or never answered: the negotiation cannot go on."""
+    row = get_local(uow, negotiation_id, lock=True)
+    record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state, detail=reason)
+    if reached_state(S(row.state)) in (S.FINALIZED, S.TERMINATED) and kind is not M.TERMINATION:
+        return
+    row.state = S.TERMINATED
+    row.error_detail = f"{kind.value} failed: {reason}"
+    row.updated_at = rt.clock()
+
+
+def next_state_after(kind: M) -> S:
+    return {
+        M.CONTRACT_REQUEST: S.REQUESTED, M.CONTRACT_OFFER: S.OFFERED, M.ACCEPTED_EVENT: S.ACCEPTED,
+        M.AGREEMENT: S.AGREED, M.VERIFICATION: S.VERIFIED, M.FINALIZED_EVENT: S.FINALIZED,
+        M.TERMINATION: S.TERMINATED,
+    }[kind]
+
+
+def _mark_finalized(uow: Session, row: NegotiationRow) -> None:
+    if row.agreement_id:
+        agreement = uow.get(AgreementRow, row.agreement_id)
+        if agreement is not None:
+            agreement.finalized = True
+
+
+def _offer_only(offer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in offer.items() if k not in ("@context",)}
+
+
+def _parse_timestamp(value: Any, rt: Runtime) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return rt.clock()

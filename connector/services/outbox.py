@@ -1,0 +1,35 @@
+"""Queue a message for the outbox worker, in the caller's transaction, and note the event for operators."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connector.persistence.tables import EventRow, OutboxRow
+from connector.services.runtime import Runtime
+
+
+def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, message: str,
+            params: dict[str, Any] | None = None) -> OutboxRow:
+    now = rt.clock()
+    row = OutboxRow(
+        message_id=f"urn:uuid:{uuid.uuid4()}",
+        process_type=process_type,
+        process_id=process_id,
+        message=message,
+        params=params or {},
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    uow.add(row)
+    return row
+
+
+def record_event(uow: Session, rt: Runtime, *, process_id: str, direction: str, message: str, state: str,
+                 detail: str | None = None) -> None:
+    uow.add(EventRow(process_id=process_id, direction=direction, message=message, state=state, detail=detail,
+                     at=rt.clock()))

@@ -1,0 +1,253 @@
+"""Transfer process use cases for both roles, with the same shape as `negotiations`.
+
+The provider re-evaluates the agreement's policy when a transfer is requested (transfer scope), and its data plane
+serves a pull only while the transfer is STARTED: suspending or terminating revokes access at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.persistence.tables import (
+    AgreementRow,
+    AssetRow,
+    EdrRow,
+    NegotiationRow,
+    ProcessedMessageRow,
+    TransferRow,
+)
+from connector.services.negotiations import already_processed, check_callback
+from connector.services.outbox import enqueue, record_event
+from connector.services.runtime import Runtime
+from contracts import InvalidMessageError, Role, UnknownProcessError
+from contracts.negotiation import NegotiationState
+from contracts.negotiation import reached_state as negotiation_reached
+from contracts.transfer import TransferMessage as M
+from contracts.transfer import TransferState as S
+from contracts.transfer import command, next_state, pending_state, reached_state
+from policies import PolicyContext, Scope
+
+PROCESS = "transfer"
+PULL, PUSH = "HttpData-PULL", "HttpData-PUSH"
+FORMATS = (PULL, PUSH)
+PUSH_JOB = "PushData"  # an outbox job that is not a DSP message: the provider streams to the consumer
+
+
+def get_for_peer(uow: Session, pid: str, participant_id: str, *, lock: bool = False) -> TransferRow:
+    query = select(TransferRow).where(TransferRow.id == pid)
+    row = uow.scalars(query.with_for_update() if lock else query).first()
+    if row is None or row.counter_party_id != participant_id:
+        raise UnknownProcessError(pid, what="transfer process")
+    return row
+
+
+def get_local(uow: Session, transfer_id: str, *, lock: bool = False) -> TransferRow:
+    query = select(TransferRow).where(TransferRow.id == transfer_id)
+    row = uow.scalars(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise UnknownProcessError(transfer_id, what="transfer process")
+    return row
+
+
+def _command(uow: Session, rt: Runtime, row: TransferRow, kind: M, params: dict[str, Any] | None = None) -> None:
+    decided = command(S(row.state), kind, role=Role(row.role), process_id=row.id)
+    row.state = decided.pending
+    row.updated_at = rt.clock()
+    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params)
+    rt.wake_outbox()
+
+
+def _check_pids(row: TransferRow, message: dict[str, Any]) -> None:
+    ours, theirs = ("consumerPid", "providerPid") if row.role == Role.CONSUMER else ("providerPid", "consumerPid")
+    if message.get(ours) != row.id:
+        raise InvalidMessageError(f"{ours} {message.get(ours)!r} does not match transfer {row.id}", process_id=row.id)
+    if row.role == Role.CONSUMER and row.provider_pid is None:
+        row.provider_pid = message.get(theirs)
+    elif message.get(theirs) != (row.provider_pid if row.role == Role.CONSUMER else row.consumer_pid):
+        raise InvalidMessageError(f"{theirs} {message.get(theirs)!r} does not match transfer {row.id}",
+                                  process_id=row.id)
+
+
+def _apply_inbound(uow: Session, rt: Runtime, row: TransferRow, kind: M, message: dict[str, Any]) -> None:
+    _check_pids(row, message)
+    row.state = next_state(S(row.state), kind, sender=Role(row.role).peer, process_id=row.id)
+    row.updated_at = rt.clock()
+    if message.get("@id"):
+        uow.add(ProcessedMessageRow(process_id=row.id, message_id=str(message["@id"]), received_at=rt.clock()))
+    record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
+
+
+# -- provider --------------------------------------------------------------------------------------------------------
+def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
+                        message: dict[str, Any]) -> tuple[TransferRow, bool]:
+    consumer_pid = message["consumerPid"]
+    existing = uow.scalars(select(TransferRow).where(
+        TransferRow.role == Role.PROVIDER, TransferRow.counter_party_id == participant_id,
+        TransferRow.consumer_pid == consumer_pid)).first()
+    if existing is not None:
+        return existing, False
+    callback = check_callback(rt, message.get("callbackAddress", ""))
+    agreement = _agreement_for(uow, message["agreementId"], participant_id)
+    transfer_format = message.get("format")
+    if transfer_format not in FORMATS:
+        raise InvalidMessageError(f"format {transfer_format!r} is not offered; use one of {', '.join(FORMATS)}")
+    destination = message.get("dataAddress")
+    if transfer_format == PUSH and not destination:
+        raise InvalidMessageError(f"format {PUSH} needs a dataAddress to push to")
+    decision = rt.policies.evaluate(agreement.policy, PolicyContext(
+        scope=Scope.TRANSFER, participant_id=participant_id, now=rt.clock(), agreement_start=agreement.signed_at))
+    if not decision.permitted:
+        raise InvalidMessageError(f"agreement {agreement.id} no longer permits a transfer: {decision.explain()}")
+    now = rt.clock()
+    row = TransferRow(
+        id=rt.new_id(), role=Role.PROVIDER, state=S.INITIAL, consumer_pid=consumer_pid,
+        counter_party_id=participant_id, counter_party_address=callback, agreement_id=agreement.id,
+        asset_id=agreement.asset_id, transfer_type=transfer_format, data_destination=destination,
+        created_at=now, updated_at=now,
+    )
+    row.provider_pid = row.id
+    row.state = next_state(S.INITIAL, M.REQUEST, sender=Role.CONSUMER, process_id=row.id)
+    uow.add(row)
+    record_event(uow, rt, process_id=row.id, direction="in", message=M.REQUEST.value, state=row.state)
+    _command(uow, rt, row, M.START)
+    return row, True
+
+
+def _agreement_for(uow: Session, agreement_id: str, participant_id: str) -> AgreementRow:
+    agreement = uow.get(AgreementRow, agreement_id)
+    if agreement is None or agreement.role != Role.PROVIDER or agreement.consumer_id != participant_id:
+        raise InvalidMessageError(f"agreement {agreement_id} does not exist between us and {participant_id}")
+    negotiation = uow.get(NegotiationRow, agreement.negotiation_id)
+    if negotiation is None or negotiation_reached(NegotiationState(negotiation.state)) != NegotiationState.FINALIZED:
+        raise InvalidMessageError(f"agreement {agreement_id} is not finalized")
+    return agreement
+
+
+def active_source(uow: Session, transfer_id: str) -> dict[str, Any] | None:
+    """The asset's data address while a pull transfer we provide is started; None revokes access."""
+    row = uow.get(TransferRow, transfer_id)
+    if row is None or row.role != Role.PROVIDER or reached_state(S(row.state)) != S.STARTED:
+        return None
+    asset = uow.get(AssetRow, row.asset_id) if row.asset_id else None
+    return None if asset is None else dict(asset.data_address)
+
+
+# -- consumer --------------------------------------------------------------------------------------------------------
+def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, agreement_id: str, transfer_type: str,
+             data_destination: dict[str, Any] | None) -> TransferRow:
+    agreement = uow.get(AgreementRow, agreement_id)
+    if agreement is None or agreement.role != Role.CONSUMER:
+        raise InvalidMessageError(f"contract agreement {agreement_id} does not exist; negotiate it first")
+    if not agreement.finalized:
+        raise InvalidMessageError(f"contract agreement {agreement_id} is not finalized yet")
+    if transfer_type not in FORMATS:
+        raise InvalidMessageError(f"transferType {transfer_type!r} is not supported; use one of {', '.join(FORMATS)}")
+    if transfer_type == PUSH and not data_destination:
+        raise InvalidMessageError(f"transferType {PUSH} needs a dataDestination to push to")
+    now = rt.clock()
+    row = TransferRow(
+        id=rt.new_id(), role=Role.CONSUMER, state=S.INITIAL, provider_pid=None,
+        counter_party_id=agreement.provider_id, counter_party_address=counter_party_address.rstrip("/"),
+        agreement_id=agreement.id, asset_id=agreement.asset_id, transfer_type=transfer_type,
+        data_destination=data_destination if transfer_type == PUSH else None, created_at=now, updated_at=now,
+    )
+    row.consumer_pid = row.id
+    uow.add(row)
+    _command(uow, rt, row, M.REQUEST)
+    return row
+
+
+# -- inbound for either role -------------------------------------------------------------------------------------------
+def on_message(uow: Session, rt: Runtime, *, participant_id: str, pid: str, kind: M,
+               message: dict[str, Any]) -> TransferRow:
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    if already_processed(uow, row.id, message.get("@id")):
+        return row
+    if kind is M.START and row.role == Role.PROVIDER and S(row.state) != S.SUSPENDED:
+        raise InvalidMessageError(f"transfer {row.id}: a consumer may send a start only to resume a suspended "
+                                  "transfer", process_id=row.id)
+    _apply_inbound(uow, rt, row, kind, message)
+    if kind is M.START and row.role == Role.CONSUMER and message.get("dataAddress"):
+        _store_edr(uow, rt, row, message["dataAddress"])
+    if kind in (M.TERMINATION, M.SUSPENSION) and message.get("reason"):
+        row.error_detail = "; ".join(map(str, message["reason"]))
+    return row
+
+
+def _store_edr(uow: Session, rt: Runtime, row: TransferRow, address: dict[str, Any]) -> None:
+    edr = uow.get(EdrRow, row.id)
+    if edr is None:
+        uow.add(EdrRow(transfer_id=row.id, agreement_id=row.agreement_id, asset_id=row.asset_id,
+                       provider_id=row.counter_party_id, data_address=address, created_at=rt.clock()))
+    else:
+        edr.data_address = address
+        edr.created_at = rt.clock()
+
+
+# -- operator commands -----------------------------------------------------------------------------------------------
+def suspend(uow: Session, rt: Runtime, transfer_id: str, reason: str | None) -> TransferRow:
+    row = get_local(uow, transfer_id, lock=True)
+    _command(uow, rt, row, M.SUSPENSION, {"reason": reason})
+    return row
+
+
+def resume(uow: Session, rt: Runtime, transfer_id: str) -> TransferRow:
+    row = get_local(uow, transfer_id, lock=True)
+    _command(uow, rt, row, M.START)
+    return row
+
+
+def complete(uow: Session, rt: Runtime, transfer_id: str) -> TransferRow:
+    row = get_local(uow, transfer_id, lock=True)
+    _command(uow, rt, row, M.COMPLETION)
+    return row
+
+
+def terminate(uow: Session, rt: Runtime, transfer_id: str, reason: str | None) -> TransferRow:
+    row = get_local(uow, transfer_id, lock=True)
+    _command(uow, rt, row, M.TERMINATION, {"reason": reason})
+    row.error_detail = reason
+    return row
+
+
+# -- acknowledgements --------------------------------------------------------------------------------------------------
+_AFTER = {M.REQUEST: S.REQUESTED, M.START: S.STARTED, M.SUSPENSION: S.SUSPENDED, M.COMPLETION: S.COMPLETED,
+          M.TERMINATION: S.TERMINATED}
+
+
+def on_delivered(uow: Session, rt: Runtime, transfer_id: str, kind: M, ack: dict[str, Any] | None) -> None:
+    row = get_local(uow, transfer_id, lock=True)
+    if ack and row.role == Role.CONSUMER and row.provider_pid is None and ack.get("providerPid"):
+        row.provider_pid = ack["providerPid"]
+    target = _AFTER[kind]
+    if row.state == pending_state(target):
+        row.state = target
+        row.updated_at = rt.clock()
+    record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state)
+    if kind is M.START and row.role == Role.PROVIDER and row.transfer_type == PUSH and row.state == S.STARTED:
+        enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=PUSH_JOB)
+
+
+def on_failed(uow: Session, rt: Runtime, transfer_id: str, kind: M, reason: str) -> None:
+    row = get_local(uow, transfer_id, lock=True)
+    record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state, detail=reason)
+    if reached_state(S(row.state)) in (S.COMPLETED, S.TERMINATED) and kind is not M.TERMINATION:
+        return
+    row.state = S.TERMINATED
+    row.error_detail = f"{kind.value} failed: {reason}"
+    row.updated_at = rt.clock()
+
+
+def on_pushed(uow: Session, rt: Runtime, transfer_id: str, *, error: str | None) -> None:
+    """The provider finished streaming to the consumer: tell it the transfer completed, or why it stopped."""
+    row = get_local(uow, transfer_id, lock=True)
+    if S(row.state) != S.STARTED:
+        return  # suspended or terminated while pushing; that message already went out
+    if error is None:
+        _command(uow, rt, row, M.COMPLETION)
+    else:
+        _command(uow, rt, row, M.TERMINATION, {"code": "push.failed", "reason": error})
+        row.error_detail = error

@@ -1,0 +1,274 @@
+"""The outbox worker: deliver every queued DSP message at least once, in order per process.
+
+One step = claim due rows under a lease and commit; send each outside any transaction; then, in a new
+transaction, record the outcome and apply the acknowledgement. Two processes on one PostgreSQL database share the
+work (`FOR UPDATE SKIP LOCKED` plus the lease), a crash mid-send leaves a lease that expires and the row is sent
+again with the same message id, which the peer deduplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session, aliased
+
+from connector.dsp import messages
+from connector.dsp.client import DspClient, PeerRejectedError, PeerUnavailableError
+from connector.persistence.database import Database, is_postgres
+from connector.persistence.tables import AgreementRow, NegotiationRow, OutboxRow, TransferRow
+from connector.services import negotiations, transfers
+from connector.services.runtime import Runtime
+from contracts import Role
+from contracts.negotiation import NegotiationMessage
+from contracts.transfer import TransferMessage
+
+log = logging.getLogger("sovra.outbox")
+
+LEASE = timedelta(seconds=60)  # longer than the HTTP timeout of one send
+BACKOFF_BASE, BACKOFF_CAP = 0.5, 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Everything needed to send one row, read in a short transaction before the network call."""
+
+    seq: int
+    process_type: str
+    process_id: str
+    message: str
+    url: str | None
+    audience: str
+    body: dict[str, Any] | None
+    problem: str | None = None
+
+
+class OutboxWorker:
+    def __init__(self, db: Database, rt: Runtime, client: DspClient, *,
+                 data_address_for: Callable[[TransferRow], dict[str, Any] | None],
+                 push: Callable[[TransferRow], Any] | None = None,
+                 validate: Callable[[dict[str, Any]], None] = lambda _m: None,
+                 threads: int = 8, batch: int = 32, poll_seconds: float = 0.5) -> None:
+        self._db, self._rt, self._client = db, rt, client
+        self._data_address_for = data_address_for
+        self._push = push
+        self._validate = validate
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sovra-outbox")
+        self._batch, self._poll = batch, poll_seconds
+        self._id = f"outbox-{uuid.uuid4().hex[:12]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sovra-outbox-dispatch", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                claimed = self.run_once()
+            except Exception:  # a broken step must not kill the worker; it is retried next tick
+                log.exception("outbox step failed")
+                claimed = 0
+            if not claimed:
+                self._wake.wait(self._poll)
+                self._wake.clear()
+
+    def run_once(self) -> int:
+        """Claim a batch and deliver it; returns how many rows were claimed."""
+        seqs = self._claim()
+        if seqs:
+            list(self._pool.map(self._deliver, seqs))
+        return len(seqs)
+
+    # -- claim -----------------------------------------------------------------------------------------------------
+    def _claim(self) -> list[int]:
+        with self._db.unit_of_work() as uow:
+            now = self._rt.clock()
+            earlier = aliased(OutboxRow)
+            query = (
+                select(OutboxRow)
+                .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now,
+                       (OutboxRow.lease_until.is_(None)) | (OutboxRow.lease_until < now),
+                       ~exists().where(and_(earlier.process_id == OutboxRow.process_id,
+                                            earlier.status == "pending", earlier.seq < OutboxRow.seq)))
+                .order_by(OutboxRow.seq)
+                .limit(self._batch)
+            )
+            if is_postgres(self._db.engine):
+                query = query.with_for_update(skip_locked=True, of=OutboxRow)
+            rows = list(uow.scalars(query))
+            for row in rows:
+                row.leased_by, row.lease_until = self._id, now + LEASE
+            return [row.seq for row in rows]
+
+    # -- deliver ---------------------------------------------------------------------------------------------------
+    def _deliver(self, seq: int) -> None:
+        try:
+            delivery = self._prepare(seq)
+            if delivery is None:
+                return
+            if delivery.message == transfers.PUSH_JOB:
+                self._run_push(delivery)
+                return
+            if delivery.problem is not None:
+                self._finish(delivery, error=delivery.problem, fatal=True)
+                return
+            assert delivery.url is not None and delivery.body is not None  # noqa: S101 - built together above
+            response = self._client.post(delivery.url, delivery.body, audience=delivery.audience)
+            self._finish(delivery, ack=response.body)
+        except PeerRejectedError as exc:
+            self._finish(delivery, error=str(exc), fatal=True)
+        except PeerUnavailableError as exc:
+            self._finish(delivery, error=str(exc), fatal=False)
+        except Exception as exc:  # our own bug: keep the row, retry later, and say why
+            log.exception("delivering outbox row %s failed", seq)
+            self._retry_later(seq, f"{type(exc).__name__}: {exc}")
+
+    def _prepare(self, seq: int) -> Delivery | None:
+        with self._db.unit_of_work() as uow:
+            row = uow.get(OutboxRow, seq)
+            if row is None or row.status != "pending" or row.leased_by != self._id:
+                return None
+            if row.process_type == negotiations.PROCESS:
+                return self._prepare_negotiation(uow, row)
+            return self._prepare_transfer(uow, row)
+
+    def _prepare_negotiation(self, uow: Session, row: OutboxRow) -> Delivery:
+        negotiation = uow.get(NegotiationRow, row.process_id)
+        if negotiation is None:
+            return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
+                            problem=f"negotiation {row.process_id} no longer exists")
+        kind = NegotiationMessage(row.message)
+        peer_pid = negotiation.provider_pid if negotiation.role == Role.CONSUMER else negotiation.consumer_pid
+        initial = kind in (NegotiationMessage.CONTRACT_REQUEST, NegotiationMessage.CONTRACT_OFFER)
+        if peer_pid is None and not initial:
+            return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
+                            problem="the peer never acknowledged this negotiation, so it cannot be addressed")
+        agreement = uow.get(AgreementRow, negotiation.agreement_id) if negotiation.agreement_id else None
+        body = messages.negotiation_message(kind, negotiation, message_id=row.message_id,
+                                            callback_address=self._rt.settings.dsp_url, agreement=agreement,
+                                            params=row.params)
+        url = negotiation.counter_party_address + messages.negotiation_path(kind, negotiation)
+        return self._checked(row, url, negotiation.counter_party_id, body)
+
+    def _prepare_transfer(self, uow: Session, row: OutboxRow) -> Delivery:
+        transfer = uow.get(TransferRow, row.process_id)
+        if transfer is None:
+            return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
+                            problem=f"transfer {row.process_id} no longer exists")
+        if row.message == transfers.PUSH_JOB:
+            return Delivery(row.seq, row.process_type, row.process_id, row.message, None,
+                            transfer.counter_party_id, None)
+        kind = TransferMessage(row.message)
+        peer_pid = transfer.provider_pid if transfer.role == Role.CONSUMER else transfer.consumer_pid
+        if peer_pid is None and kind is not TransferMessage.REQUEST:
+            return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
+                            problem="the peer never acknowledged this transfer, so it cannot be addressed")
+        address = None
+        if kind is TransferMessage.START and transfer.role == Role.PROVIDER:
+            address = self._data_address_for(transfer)
+        body = messages.transfer_message(kind, transfer, message_id=row.message_id,
+                                         callback_address=self._rt.settings.dsp_url, params=row.params,
+                                         data_address=address)
+        url = transfer.counter_party_address + messages.transfer_path(kind, transfer)
+        return self._checked(row, url, transfer.counter_party_id, body)
+
+    def _checked(self, row: OutboxRow, url: str, audience: str, body: dict[str, Any]) -> Delivery:
+        try:
+            self._validate(body)
+        except Exception as exc:  # an outbound message that breaks the schema is our bug: never send it
+            return Delivery(row.seq, row.process_type, row.process_id, row.message, url, audience, body,
+                            problem=f"outbound {row.message} violates the DSP schema: {exc}")
+        return Delivery(row.seq, row.process_type, row.process_id, row.message, url, audience, body)
+
+    def _run_push(self, delivery: Delivery) -> None:
+        error: str | None = None
+        try:
+            if self._push is None:
+                raise RuntimeError("no data plane is configured for push transfers")
+            with self._db.unit_of_work() as uow:
+                transfer = uow.get(TransferRow, delivery.process_id)
+            if transfer is not None:
+                result = self._push(transfer)
+                if asyncio.iscoroutine(result):
+                    asyncio.run(result)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("push for transfer %s failed: %s", delivery.process_id, error)
+        with self._db.unit_of_work() as uow:
+            row = uow.get(OutboxRow, delivery.seq)
+            if row is not None:
+                row.status, row.sent_at, row.last_error = "sent", self._rt.clock(), error
+            transfers.on_pushed(uow, self._rt, delivery.process_id, error=error)
+
+    # -- outcomes --------------------------------------------------------------------------------------------------
+    def _finish(self, delivery: Delivery, *, ack: dict[str, Any] | None = None, error: str | None = None,
+                fatal: bool = False) -> None:
+        with self._db.unit_of_work() as uow:
+            row = uow.get(OutboxRow, delivery.seq)
+            if row is None or row.leased_by != self._id:
+                return
+            if error is None:
+                row.status, row.sent_at, row.lease_until = "sent", self._rt.clock(), None
+                self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery), ack)
+                return
+            row.attempts += 1
+            row.last_error = error
+            if fatal or row.attempts >= self._rt.settings.outbox_max_attempts:
+                row.status, row.lease_until = "failed", None
+                self._service(delivery).on_failed(uow, self._rt, delivery.process_id, self._kind(delivery),
+                                                  error if fatal else f"gave up after {row.attempts} attempts: {error}")
+                return
+            row.lease_until, row.leased_by = None, None
+            row.next_attempt_at = self._rt.clock() + timedelta(seconds=backoff(row.attempts))
+        log.info("will retry %s for %s: %s", delivery.message, delivery.process_id, error)
+
+    def _retry_later(self, seq: int, error: str) -> None:
+        with self._db.unit_of_work() as uow:
+            row = uow.get(OutboxRow, seq)
+            if row is not None and row.status == "pending":
+                row.attempts += 1
+                row.last_error = error
+                row.lease_until, row.leased_by = None, None
+                row.next_attempt_at = self._rt.clock() + timedelta(seconds=backoff(row.attempts))
+
+    @staticmethod
+    def _service(delivery: Delivery) -> Any:
+        return negotiations if delivery.process_type == negotiations.PROCESS else transfers
+
+    @staticmethod
+    def _kind(delivery: Delivery) -> NegotiationMessage | TransferMessage:
+        if delivery.process_type == negotiations.PROCESS:
+            return NegotiationMessage(delivery.message)
+        return TransferMessage(delivery.message)
+
+
+def backoff(attempts: int) -> float:
+    """Capped exponential delay with full jitter, so retries from many processes do not synchronise."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempts)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+__all__ = ["OutboxWorker", "backoff"]
