@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 
 from connector.dataplane.access_tokens import issue_access_token, token_verifier
+from connector.dataplane.wiring import push_transfer
 from connector.dsp.client import DspClient
-from connector.dsp.messages import http_data_address
+from connector.dataplane.public_api import pull_data_address
 from connector.identity_service import DidIdentityService, DidResolver, IdentityService, StaticIdentityService
 from connector.persistence.database import Database, create_database_engine
 from connector.persistence.migrate import upgrade
@@ -66,11 +67,9 @@ class Connector:
         token = issue_access_token(self.key.private_key, kid=self.key.kid, issuer=self.settings.participant_id,
                                    transfer_id=transfer.id, now=self.rt.clock(),
                                    ttl_seconds=self.settings.access_token_ttl)
-        return http_data_address(self.settings.public_api_url, token)
+        return pull_data_address(self.settings.public_api_url, token)
 
     def push(self, transfer: TransferRow) -> Any:
-        from connector.dataplane.wiring import push_transfer
-
         return push_transfer(self, transfer)
 
     def start(self) -> None:

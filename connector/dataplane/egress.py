@@ -187,8 +187,7 @@ class EgressGuard:
                     raise SourceRefusedError(
                         shown,
                         "private_address",
-                        f"the host resolves to the non-public address {address}; "
-                        "list the host explicitly to allow it",
+                        f"the host resolves to the non-public address {address}; list the host explicitly to allow it",
                     )
         return EgressTarget(url=parsed, address=str(addresses[0]))
 
@@ -235,9 +234,7 @@ def _parse_url(url: httpx.URL | str) -> httpx.URL:
         raise SourceRefusedError("(invalid URL)", "invalid_url", "the URL cannot be parsed") from exc
     shown = display_url(parsed) if parsed.scheme in _DEFAULT_PORTS else parsed.scheme + ":"
     if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
-        raise SourceRefusedError(
-            shown, "unsupported_scheme", "only http and https URLs with a host are allowed"
-        )
+        raise SourceRefusedError(shown, "unsupported_scheme", "only http and https URLs with a host are allowed")
     if has_dot_segment(parsed.path):
         raise SourceRefusedError(shown, "dot_segment", "the path contains '.' or '..' segments")
     return parsed

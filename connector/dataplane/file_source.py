@@ -32,10 +32,24 @@ def confine(path: Path, root: Path, *, reason: str = "outside_root") -> Path:
     """Resolve ``path`` (relative paths against ``root``) and refuse it unless it lies under ``root``."""
     if "\x00" in str(path):
         raise SourceRefusedError(repr(str(path)), "invalid_path", "the path contains a NUL byte")
-    resolved = (root / path).resolve()
+    try:
+        resolved = (root / path).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise SourceRefusedError(str(path), "invalid_path", "the path cannot be resolved") from exc
     if not resolved.is_relative_to(root):
         raise SourceRefusedError(str(path), reason, f"the path resolves outside {root}")
     return resolved
+
+
+def path_kind(path: Path) -> str | None:
+    """Return "dir", "file" or None (missing, unreadable, too long, or neither a directory nor a file)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else None
 
 
 def file_metadata(path: Path, info: os.stat_result) -> SourceMetadata:
@@ -123,10 +137,7 @@ class DirectorySource(Source):
         entries = await self.files()
         listing = {
             "directory": self.path.name,
-            "files": [
-                {"path": entry.path, "size": entry.size, "contentType": _guess(entry.path)}
-                for entry in entries
-            ],
+            "files": [{"path": entry.path, "size": entry.size, "contentType": _guess(entry.path)} for entry in entries],
         }
         body = json.dumps(listing, separators=(",", ":")).encode()
         metadata = SourceMetadata(content_type="application/json", size=len(body), filename=None)
@@ -140,11 +151,10 @@ class DirectorySource(Source):
     def child(self, subpath: str) -> Source:
         """Open the file or sub-directory at ``subpath``; refuse anything resolving outside this directory."""
         target = confine(Path(subpath.lstrip("/")), self.path, reason="outside_asset")
-        if target.is_dir():
-            return DirectorySource(target)
-        if not target.is_file():
+        kind = path_kind(target)
+        if kind is None:
             raise SourceNotFoundError(subpath)
-        return FileSource(target)
+        return DirectorySource(target) if kind == "dir" else FileSource(target)
 
     def _walk(self) -> list[DirectoryEntry]:
         entries = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
@@ -144,9 +144,7 @@ class HttpDataSource(Source):
             except SourceRefusedError as exc:
                 if hop == 0:
                     raise
-                raise UpstreamError(
-                    display_url(self.url), f"redirected to a refused URL ({exc.reason})"
-                ) from exc
+                raise UpstreamError(display_url(self.url), f"redirected to a refused URL ({exc.reason})") from exc
             headers = {"Accept-Encoding": "identity", **target.headers}
             if byte_range is not None:
                 headers["Range"] = byte_range.header_value()
@@ -195,6 +193,12 @@ class HttpDataSource(Source):
 
 
 async def _relay(response: httpx.Response, shown: str) -> AsyncIterator[bytes]:
+    if response.is_stream_consumed:
+        # Transports that build responses from bytes (httpx.MockTransport) hand them over already read.
+        body = response.content
+        for start in range(0, len(body), CHUNK_SIZE):
+            yield body[start : start + CHUNK_SIZE]
+        return
     try:
         async for chunk in response.aiter_raw(CHUNK_SIZE):
             yield chunk
@@ -214,6 +218,8 @@ def _http_date(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value)
+        moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    # HTTP dates are GMT; a naive or offset date from a sloppy upstream is normalised, not trusted.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -88,9 +88,7 @@ def build_public_router(
     not stall the event loop. ``client_factory()`` is called once per HttpData request and the
     client it returns is closed when the response ends.
     """
-    api = PublicDataApi(
-        verify=verify, resolve_source=resolve_source, policy=policy, client_factory=client_factory
-    )
+    api = PublicDataApi(verify=verify, resolve_source=resolve_source, policy=policy, client_factory=client_factory)
     router = APIRouter()
     for route in (path, path.rstrip("/") + "/{subpath:path}"):
         router.add_api_route(route, api.serve, methods=["GET", "HEAD"], include_in_schema=False)
@@ -140,9 +138,7 @@ class PublicDataApi:
             raise
         return response
 
-    async def _source(
-        self, stack: AsyncExitStack, address: Mapping[str, object], subpath: str, query: str
-    ) -> Source:
+    async def _source(self, stack: AsyncExitStack, address: Mapping[str, object], subpath: str, query: str) -> Source:
         client = None
         if source_type(address) == HTTP_DATA_TYPE:
             client = await stack.enter_async_context(self._client_factory())

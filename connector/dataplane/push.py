@@ -57,9 +57,7 @@ class PushDestination:
     def _from_dsp(cls, address: Mapping[str, object]) -> PushDestination:
         endpoint_type = _plain(address.get("endpointType"), "@id")
         if endpoint_type != HTTP_ENDPOINT_TYPE:
-            raise DataAddressError(
-                "endpointType", f"has the unsupported value {endpoint_type!r}", DESTINATION_TYPES
-            )
+            raise DataAddressError("endpointType", f"has the unsupported value {endpoint_type!r}", DESTINATION_TYPES)
         endpoint = _plain(address.get("endpoint"), "@value")
         if not isinstance(endpoint, str) or not endpoint:
             raise DataAddressError("endpoint", "is required to push to an HTTP destination")

@@ -22,7 +22,7 @@ import httpx
 
 from connector.dataplane.egress import EgressGuard, Resolver, resolve_host
 from connector.dataplane.errors import DataAddressError, SourceNotFoundError
-from connector.dataplane.file_source import DirectoryEntry, DirectorySource, FileSource, confine
+from connector.dataplane.file_source import DirectoryEntry, DirectorySource, FileSource, confine, path_kind
 from connector.dataplane.http_source import HttpDataAddress, HttpDataSource
 from connector.dataplane.payload import Payload, Source, SourceMetadata
 
@@ -121,9 +121,10 @@ def _open_file(properties: Mapping[str, object], policy: SourcePolicy, subpath: 
         raise DataAddressError("path", "is required for a File address and must be a string")
     resolved = confine(Path(path), policy.file_root)
     wants_child = bool(subpath.strip("/"))
-    if resolved.is_dir():
+    kind = path_kind(resolved)
+    if kind == "dir":
         directory = DirectorySource(resolved)
         return directory.child(subpath) if wants_child else directory
-    if not resolved.is_file() or wants_child:
+    if kind is None or wants_child:
         raise SourceNotFoundError(subpath if wants_child else path)
     return FileSource(resolved)

@@ -168,15 +168,3 @@ def transfer_message(kind: TransferMessage, row: TransferRow, *, message_id: str
             return envelope(kind.value, message_id, code=params.get("code"),
                             reason=[params["reason"]] if params.get("reason") else None, **pids)
     raise ValueError(f"no builder for {kind}")
-
-
-def http_data_address(endpoint: str, token: str) -> dict[str, Any]:
-    return {
-        "@type": "DataAddress",
-        "endpointType": "https://w3id.org/idsa/v4.1/HTTP",
-        "endpoint": endpoint,
-        "endpointProperties": [
-            {"@type": "EndpointProperty", "name": "authorization", "value": token},
-            {"@type": "EndpointProperty", "name": "authType", "value": "bearer"},
-        ],
-    }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -156,6 +157,9 @@ class _ContextCache(dict[str, Any]):
 
 
 _CONTEXT_CACHE = _ContextCache()
+# pyld's caches (ours above, its per-context LRUs, its inverse-context cache) are not safe for concurrent writers.
+# pyld is pure Python and holds the GIL anyway, so serialising it costs no throughput.
+_PYLD_LOCK = threading.Lock()
 
 
 def _options() -> dict[str, Any]:
@@ -194,7 +198,8 @@ def expand(doc: dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
     pyld rejects (for example a redefinition of a protected DSP term).
     """
     try:
-        return pyld_jsonld.expand(doc, _options())
+        with _PYLD_LOCK:
+            return pyld_jsonld.expand(doc, _options())
     except _PYLD_FAILURES as exc:
         raise _translate(exc) from exc
 
@@ -208,7 +213,8 @@ def compact(doc: dict[str, Any] | list[Any], context: dict[str, Any] | list[Any]
     if not (isinstance(context, dict) and "@context" in context):
         context = {"@context": context}
     try:
-        return pyld_jsonld.compact(doc, context, _options())
+        with _PYLD_LOCK:
+            return pyld_jsonld.compact(doc, context, _options())
     except _PYLD_FAILURES as exc:
         raise _translate(exc) from exc
 

@@ -1,0 +1,163 @@
+"""Benchmark (a): N concurrent negotiations to FINALIZED between two real connectors on loopback.
+
+Beside it, in the same run, a bare-HTTP baseline: a trivial ASGI app on uvicorn answering the same number of
+POST round trips (5 per negotiation: one management call and four DSP messages) from the same number of
+concurrent clients. The ratio says how much of the raw HTTP bound the protocol machinery keeps.
+
+    .venv/bin/python bench/negotiations.py --n 50 [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from connector.localnet import ConnectorProcess, free_port  # noqa: E402
+
+ROUND_TRIPS_PER_NEGOTIATION = 5
+BARE_APP = '''
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b"{}"})
+'''
+
+
+def bare_http(n: int, workdir: Path) -> float:
+    """Seconds for n * 5 POSTs with n concurrent clients against a trivial uvicorn app."""
+    (workdir / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
+                               "--log-level", "warning"], cwd=workdir)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                httpx.get(url, timeout=0.5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=n + 8))
+        body = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "ContractRequestMessage"}
+
+        def one(_: int) -> None:
+            for _ in range(ROUND_TRIPS_PER_NEGOTIATION):
+                client.post(url, json=body).raise_for_status()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(one, range(n)))
+        return time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def negotiations(n: int, workdir: Path, database_urls: tuple[str | None, str | None]) -> dict[str, Any]:
+    provider = ConnectorProcess("provider", workdir / "provider", database_url=database_urls[0])
+    consumer = ConnectorProcess("consumer", workdir / "consumer", database_url=database_urls[1])
+    provider.start()
+    consumer.start()
+    try:
+        p, c = provider.management(), consumer.management()
+        p.ok(p.post("/v3/assets", {"@id": "bench", "properties": {},
+                                   "dataAddress": {"type": "File", "path": str(provider.file_root / "x")}}))
+        p.ok(p.post("/v3/policydefinitions", {"@id": "all", "policy": {"permission": [{"action": "use"}]}}))
+        p.ok(p.post("/v3/contractdefinitions", {"@id": "cd", "accessPolicyId": "all", "contractPolicyId": "all",
+                                                "assetsSelector": []}))
+        catalog: Any = c.ok(c.post("/v3/catalog/request", {"counterPartyAddress": provider.dsp_url,
+                                                           "counterPartyId": provider.did}))
+        offer = {**catalog["dataset"][0]["hasPolicy"][0], "target": "bench", "assigner": provider.did}
+        request = {"counterPartyAddress": provider.dsp_url, "counterPartyId": provider.did, "policy": offer}
+        client = httpx.Client(base_url=consumer.url + "/api/management", headers={"X-Api-Key": consumer.api_key},
+                              timeout=60, limits=httpx.Limits(max_connections=n + 8))
+        started = time.perf_counter()
+        with ThreadPoolExecutor(n) as pool:
+            ids = list(pool.map(lambda _: client.post("/v3/contractnegotiations", json=request).json()["@id"],
+                                range(n)))
+        finished: dict[str, float] = {}
+        pending = set(ids)
+        deadline = time.monotonic() + 300
+        while pending and time.monotonic() < deadline:
+            rows = client.post("/v3/contractnegotiations/request", json={"limit": 1000}).json()
+            now = time.perf_counter() - started
+            for row in rows:
+                if row["@id"] in pending and row["state"] in ("FINALIZED", "TERMINATED"):
+                    finished[row["@id"]] = now
+                    pending.discard(row["@id"])
+                    if row["state"] != "FINALIZED":
+                        raise RuntimeError(f"negotiation {row['@id']} ended {row['state']}: {row.get('errorDetail')}")
+            time.sleep(0.02)
+        if pending:
+            raise RuntimeError(f"{len(pending)} negotiations did not finish")
+        total = max(finished.values())
+        latencies = sorted(finished.values())
+        return {"seconds": total, "per_second": n / total, "p50_latency_s": statistics.median(latencies)}
+    finally:
+        provider.stop()
+        consumer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=50)
+    parser.add_argument("--postgres", help="admin URL; two fresh databases are created on it")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "negotiations.json"))
+    args = parser.parse_args()
+    results: dict[str, Any] = {"n": args.n}
+    workdir = Path(tempfile.mkdtemp(prefix="sovra-bench-"))
+    try:
+        backends: list[tuple[str, tuple[str | None, str | None]]] = [("sqlite", (None, None))]
+        if args.postgres:
+            backends.append(("postgresql", _pg_databases(args.postgres)))
+        for name, urls in backends:
+            bare = bare_http(args.n, workdir)
+            run = negotiations(args.n, workdir / name, urls)
+            bound = args.n / bare
+            results[name] = {**run, "bare_http_seconds": bare, "bare_http_negotiations_per_second": bound,
+                             "ratio_to_bare_http": run["per_second"] / bound}
+            print(f"{name:10s} {args.n} negotiations in {run['seconds']:.2f} s = {run['per_second']:.1f}/s "
+                  f"(p50 latency {run['p50_latency_s']:.2f} s); bare HTTP {args.n * 5} round trips in {bare:.2f} s "
+                  f"= {bound:.1f} negotiations/s; ratio {results[name]['ratio_to_bare_http']:.1%}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+def _pg_databases(admin_url: str) -> tuple[str, str]:
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    names = [f"sovra_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return tuple(admin.set(drivername="postgresql+psycopg", database=n).render_as_string(hide_password=False)
+                 for n in names)  # type: ignore[return-value]
+
+
+if __name__ == "__main__":
+    threading.excepthook = lambda args: None
+    main()

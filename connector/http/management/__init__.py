@@ -1,0 +1,36 @@
+"""EDC-compatible Management API v3, mounted by `connector.http.app` under /api/management.
+
+Authentication is applied once, here, to every route (`X-Api-Key`). Bodies may be EDC's JSON-LD or plain JSON
+(`jsonld_io`); answers follow EDC v3's compacted shapes (`representations`). Sovra's extensions (autoAgree,
+approve/decline, accept, counteroffer, provider-initiated offers, events, complete) are marked in each summary.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from connector.container import Connector
+from connector.http.management import (
+    agreements,
+    assets,
+    catalog,
+    contractdefinitions,
+    edrs,
+    negotiations,
+    policies,
+    transfers,
+)
+from connector.http.management.auth import api_key_guard
+from connector.http.management.schemas import ApiError
+
+_ROUTERS = (assets.router, policies.router, contractdefinitions.router, catalog.router, negotiations.router,
+            agreements.router, transfers.router, edrs.router)
+
+
+def build_router(connector: Connector) -> APIRouter:
+    """Every management route, guarded by the connector's API key; mount it with prefix="/api/management"."""
+    router = APIRouter(dependencies=[Depends(api_key_guard(connector.settings.api_key))],
+                       responses={401: {"model": list[ApiError], "description": "Missing or wrong X-Api-Key"}})
+    for child in _ROUTERS:
+        router.include_router(child)
+    return router
