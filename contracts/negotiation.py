@@ -95,9 +95,9 @@ def reached_state(state: NegotiationState) -> NegotiationState:
     return _REACHED.get(state, state)
 
 
-def wire_state(state: NegotiationState) -> str:
+def wire_state(state: NegotiationState | str) -> str:
     """The DSP name of a state: an -ING state is shown as the state it is about to reach."""
-    return reached_state(state).value
+    return reached_state(NegotiationState(state)).value
 
 
 def next_state(

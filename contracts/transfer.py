@@ -80,8 +80,8 @@ def reached_state(state: TransferState) -> TransferState:
     return _REACHED.get(state, state)
 
 
-def wire_state(state: TransferState) -> str:
-    return reached_state(state).value
+def wire_state(state: TransferState | str) -> str:
+    return reached_state(TransferState(state)).value
 
 
 def next_state(

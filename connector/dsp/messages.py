@@ -30,7 +30,7 @@ def negotiation_ack(row: NegotiationRow) -> dict[str, Any]:
         "ContractNegotiation",
         providerPid=row.provider_pid or "",
         consumerPid=row.consumer_pid or "",
-        state=wire_state(row.state),  # type: ignore[arg-type]
+        state=wire_state(row.state),
     )
 
 
@@ -39,7 +39,7 @@ def transfer_ack(row: TransferRow) -> dict[str, Any]:
         "TransferProcess",
         providerPid=row.provider_pid or "",
         consumerPid=row.consumer_pid or "",
-        state=transfer_wire_state(row.state),  # type: ignore[arg-type]
+        state=transfer_wire_state(row.state),
     )
 
 

@@ -199,7 +199,7 @@ def test_negotiation_survives_kill_9_of_the_provider(spawn: Callable[..., Connec
     negotiation: Any = c.ok(c.post("/v3/contractnegotiations", {
         "counterPartyAddress": provider.dsp_url, "counterPartyId": provider.did, "policy": offer}))
     time.sleep(1.0)  # the consumer's request fails and is retried with backoff
-    assert c.ok(c.get(f"/v3/contractnegotiations/{negotiation['@id']}"))["state"] == "REQUESTED"
+    assert c.ok(c.get(f"/v3/contractnegotiations/{negotiation['@id']}"))["state"] == "REQUESTING"
     provider.start()
     final = c.wait_state(f"/v3/contractnegotiations/{negotiation['@id']}", {"FINALIZED", "TERMINATED"}, timeout=60)
     assert final["state"] == "FINALIZED", final

@@ -47,8 +47,8 @@ def query_edrs(body: OptionalBody, connector: ConnectorDep) -> JSONResponse:
     with transaction(connector) as uow:
         rows = run(uow, EdrRow, spec, FIELDS, default_sort=FIELDS.columns["createdAt"])
         agreement_ids = {row.agreement_id for row in rows}
-        negotiation_of = dict(uow.execute(select(AgreementRow.id, AgreementRow.negotiation_id)
-                                          .where(AgreementRow.id.in_(agreement_ids))).tuples().all())
+        negotiation_of = {agreement_id: negotiation_id for agreement_id, negotiation_id in uow.execute(
+            select(AgreementRow.id, AgreementRow.negotiation_id).where(AgreementRow.id.in_(agreement_ids)))}
         return respond([shape.edr_entry(row, negotiation_of.get(row.agreement_id)) for row in rows])
 
 

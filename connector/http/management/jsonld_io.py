@@ -138,11 +138,14 @@ def normalise_policy(policy: Any, *, prefixes: Mapping[str, str] | None = None,
 
 
 def _tidy(node: dict[str, Any]) -> dict[str, Any]:
-    """Finish the DSP shape: `odrl:` keys a literal left prefixed, list and scalar members, bare values."""
+    """Finish the DSP shape: `odrl:` keys a literal left prefixed, list and scalar members, bare values, and no
+    empty rule or constraint lists."""
     tidy: dict[str, Any] = {}
     for key, value in node.items():
         name = key[5:] if key.startswith("odrl:") and key[5:] in _ODRL_TERMS else key
         value = _tidy_value(value)
+        if name in _ODRL_LISTS and value == []:
+            continue  # EDC clients send "prohibition": [] and the like; DSP schemas refuse empty rule lists
         if name in _ODRL_LISTS and not isinstance(value, list):
             value = [value]
         elif name in _ODRL_SCALARS:
