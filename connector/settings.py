@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from identity.did_web import did_from_url
+from identity.errors import InvalidDidError
 
 DSP_PATH = "/api/dsp/2025-1"
 
@@ -72,12 +73,23 @@ class Settings:
 
     def with_defaults(self) -> Settings:
         """Fill the settings that derive from others (public URL from port, DID from public URL...)."""
+        if not 0 < self.port < 65536:
+            raise SettingsError("port", f"{self.port} is not a TCP port", "use a number from 1 to 65535")
         public_url = self.public_url or f"http://localhost:{self.port}"
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(
+                "public-url", f"{public_url!r} is not an http(s) URL", "use e.g. https://connector.example.org"
+            )
+        try:
+            participant_id = self.participant_id or did_from_url(public_url)
+        except InvalidDidError as exc:
+            raise SettingsError("public-url", str(exc), "use a URL like https://host[:port][/path]") from None
         data_dir = self.data_dir.expanduser().resolve()
         return replace(
             self,
             public_url=public_url.rstrip("/"),
-            participant_id=self.participant_id or did_from_url(public_url),
+            participant_id=participant_id,
             data_dir=data_dir,
             database_url=self.database_url or f"sqlite:///{data_dir / 'sovra.db'}",
             file_root=(self.file_root or data_dir / "files").expanduser().resolve(),

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from contracts.transfer import TransferMessage
 
 log = logging.getLogger("sovra.outbox")
 
-LEASE = timedelta(seconds=60)  # longer than the HTTP timeout of one send
+LEASE = timedelta(seconds=20)  # longer than one send (connect 5 s, read 15 s); a crashed holder frees it soon
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 300.0
 
 
@@ -64,13 +66,14 @@ class OutboxWorker:
         self._validate = validate
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sovra-outbox")
         self._batch, self._poll = batch, poll_seconds
-        self._id = f"outbox-{uuid.uuid4().hex[:12]}"
+        self._id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def start(self) -> None:
+        self.release_orphaned_leases()
         self._thread = threading.Thread(target=self._run, name="sovra-outbox-dispatch", daemon=True)
         self._thread.start()
 
@@ -80,6 +83,24 @@ class OutboxWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def release_orphaned_leases(self) -> int:
+        """Free rows leased by a process of this host that is gone (killed mid-send), instead of waiting out
+        the lease. Leases of other hosts only expire by time: we cannot tell whether they are alive."""
+        host = socket.gethostname()
+        with self._db.unit_of_work() as uow:
+            rows = list(uow.scalars(select(OutboxRow).where(OutboxRow.status == "pending",
+                                                           OutboxRow.leased_by.is_not(None))))
+            freed = 0
+            for row in rows:
+                holder_host, _, rest = (row.leased_by or "").partition(":")
+                pid = rest.partition(":")[0]
+                if holder_host == host and pid.isdigit() and not _process_alive(int(pid)):
+                    row.leased_by, row.lease_until = None, None
+                    freed += 1
+        if freed:
+            log.info("released %d outbox rows leased by a process that is gone", freed)
+        return freed
 
     def wake(self) -> None:
         self._wake.set()
@@ -263,6 +284,16 @@ class OutboxWorker:
         if delivery.process_type == negotiations.PROCESS:
             return NegotiationMessage(delivery.message)
         return TransferMessage(delivery.message)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def backoff(attempts: int) -> float:
