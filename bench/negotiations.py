@@ -88,6 +88,7 @@ def negotiations(n: int, workdir: Path, database_urls: tuple[str | None, str | N
         request = {"counterPartyAddress": provider.dsp_url, "counterPartyId": provider.did, "policy": offer}
         client = httpx.Client(base_url=consumer.url + "/api/management", headers={"X-Api-Key": consumer.api_key},
                               timeout=60, limits=httpx.Limits(max_connections=n + 8))
+        warm_up(client, request, consumer)
         started = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
             ids = list(pool.map(lambda _: client.post("/v3/contractnegotiations", json=request).json()["@id"],
@@ -104,7 +105,7 @@ def negotiations(n: int, workdir: Path, database_urls: tuple[str | None, str | N
                     pending.discard(row["@id"])
                     if row["state"] != "FINALIZED":
                         raise RuntimeError(f"negotiation {row['@id']} ended {row['state']}: {row.get('errorDetail')}")
-            time.sleep(0.02)
+            time.sleep(0.1)
         if pending:
             raise RuntimeError(f"{len(pending)} negotiations did not finish")
         total = max(finished.values())
@@ -113,6 +114,15 @@ def negotiations(n: int, workdir: Path, database_urls: tuple[str | None, str | N
     finally:
         provider.stop()
         consumer.stop()
+
+
+def warm_up(client: httpx.Client, request: dict[str, Any], consumer: ConnectorProcess, rounds: int = 5) -> None:
+    """Measure steady state: FastAPI builds each route lazily on first use, and the DID cache is cold."""
+    m = consumer.management()
+    for _ in range(rounds):
+        negotiation_id = client.post("/v3/contractnegotiations", json=request).json()["@id"]
+        m.wait_state(f"/v3/contractnegotiations/{negotiation_id}", {"FINALIZED"})
+    m.close()
 
 
 def main() -> None:

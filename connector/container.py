@@ -12,7 +12,7 @@ from connector.dataplane.wiring import push_transfer
 from connector.dsp.client import DspClient
 from connector.dataplane.public_api import pull_data_address
 from connector.identity_service import DidIdentityService, DidResolver, IdentityService, StaticIdentityService
-from connector.persistence.database import Database, create_database_engine
+from connector.persistence.database import Database
 from connector.persistence.migrate import upgrade
 from connector.persistence.replay import DatabaseReplayGuard
 from connector.persistence.tables import TransferRow
@@ -33,7 +33,7 @@ class Connector:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.file_root is not None:
             settings.file_root.mkdir(parents=True, exist_ok=True)
-        self.db = Database(create_database_engine(settings.database_url))
+        self.db = Database.from_url(settings.database_url)
         self.key = load_or_create_signing_key(settings.key_path)
         self.did_document = build_did_document(
             settings.participant_id, public_jwk(self.key),

@@ -43,9 +43,15 @@ _ACCEPT_DID_JSON = {"Accept": "application/did+json, application/json"}
 
 @dataclass(frozen=True)
 class Participant:
-    """An authenticated counter-party; `id` is its DID (the DSP participantId)."""
+    """An authenticated counter-party; `id` is its DID (the DSP participantId).
+
+    `token_id` and `keep_until` are set by `verify` when the replay check is left to the caller, so that it can
+    record the token id in the same transaction as the message the token carried.
+    """
 
     id: str
+    token_id: str | None = None
+    keep_until: datetime | None = None
 
 
 class ReplayGuard(Protocol):
@@ -71,6 +77,10 @@ class IdentityService(Protocol):
 
     def authenticate(self, authorization: str | None) -> Participant:
         """Return the caller for an Authorization header value; raise an IdentityError subclass otherwise."""
+        ...
+
+    def verify(self, authorization: str | None) -> Participant:
+        """Like `authenticate`, but leave the replay check to the caller (see Participant.token_id)."""
         ...
 
 
@@ -196,6 +206,13 @@ class DidIdentityService:
         return f"Bearer {token}"
 
     def authenticate(self, authorization: str | None) -> Participant:
+        caller = self.verify(authorization)
+        if caller.token_id is not None and caller.keep_until is not None:
+            if not self._replay_guard.remember(caller.token_id, caller.keep_until):
+                raise ReplayedTokenError(caller.id, caller.token_id)
+        return Participant(id=caller.id)
+
+    def verify(self, authorization: str | None) -> Participant:
         token = _bearer_token(authorization)
         # Only chooses which document to fetch; verify_token then binds iss to that document's id.
         document = self._resolver.resolve(unverified_issuer(token))
@@ -203,9 +220,7 @@ class DidIdentityService:
                               leeway_seconds=self._leeway_seconds, key_relationship=self._key_relationship)
         # Keep the id past exp + leeway, the last moment verify_token would still accept the token.
         keep_until = claims.expires_at + timedelta(seconds=self._leeway_seconds)
-        if not self._replay_guard.remember(claims.jti, keep_until):
-            raise ReplayedTokenError(claims.issuer, claims.jti)
-        return Participant(id=claims.issuer)
+        return Participant(id=claims.issuer, token_id=claims.jti, keep_until=keep_until)
 
 
 def _bearer_token(authorization: str | None) -> str:
@@ -236,6 +251,9 @@ class StaticIdentityService:
 
     def outbound_authorization(self, audience: str) -> str:
         return self._token
+
+    def verify(self, authorization: str | None) -> Participant:
+        return self.authenticate(authorization)
 
     def authenticate(self, authorization: str | None) -> Participant:
         if authorization is None or not authorization:

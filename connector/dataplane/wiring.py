@@ -30,7 +30,7 @@ def push_guard(connector: Connector) -> EgressGuard:
 
 
 async def push_transfer(connector: Connector, transfer: TransferRow) -> Any:
-    with connector.db.unit_of_work() as uow:
+    with connector.db.read_only() as uow:
         asset = uow.get(AssetRow, transfer.asset_id) if transfer.asset_id else None
         address = dict(asset.data_address) if asset is not None else None
     if address is None:

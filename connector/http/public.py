@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def build_router(connector: Connector) -> APIRouter:
     def resolve_source(transfer_id: str) -> dict[str, Any] | None:
         # Read on every request: suspending or terminating the transfer revokes the token at once.
-        with connector.db.unit_of_work() as uow:
+        with connector.db.read_only() as uow:
             return transfers.active_source(uow, transfer_id)
 
     return build_public_router(

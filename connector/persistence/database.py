@@ -1,12 +1,16 @@
 """Engine set-up and the unit of work: one transaction per inbound request or worker step.
 
-SQLite runs in WAL mode and every transaction starts with BEGIN IMMEDIATE, so a read-then-write never fails
-half-way with SQLITE_BUSY: writers queue on the busy timeout instead. PostgreSQL needs neither.
+SQLite runs in WAL mode. Write units start with BEGIN IMMEDIATE, so a read-then-write never fails half-way with
+SQLITE_BUSY, and inside one process they queue on a Python lock: SQLite's own busy handler sleeps in steps of up to
+100 ms, which would dominate latency under load. Read-only units use a second engine with plain (deferred) BEGIN
+and never wait for writers. PostgreSQL needs none of this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
@@ -19,7 +23,7 @@ class DatabaseUrlError(ValueError):
     pass
 
 
-def create_database_engine(url: str) -> Engine:
+def create_database_engine(url: str, *, read_only: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -30,7 +34,7 @@ def create_database_engine(url: str) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE")
         return engine
     if backend == "postgresql":
         if parsed.drivername != "postgresql+psycopg":
@@ -41,7 +45,7 @@ def create_database_engine(url: str) -> Engine:
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, begin: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -54,30 +58,65 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the unit of work has committed (never if it rolls back): a worker woken earlier
+    would look for rows it cannot see yet."""
+    callbacks = session.info.setdefault(AFTER_COMMIT, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
 class Database:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_engine: Engine | None = None) -> None:
         self.engine = engine
+        self._read_engine = read_engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(read_engine or engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        engine = create_database_engine(url)
+        read_engine = create_database_engine(url, read_only=True) if engine.dialect.name == "sqlite" else None
+        return cls(engine, read_engine=read_engine)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """Commit if the block returns, roll back if it raises; services never commit themselves."""
-        session = self._sessions()
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock:
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+        for callback in session.info.get(AFTER_COMMIT, ()):
+            callback()
+
+    @contextmanager
+    def read_only(self) -> Iterator[Session]:
+        """A snapshot for reads that never writes: it neither waits for nor blocks writers."""
+        session = self._read_sessions()
         try:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
         finally:
-            session.close()
+            session.close()  # ends the snapshot; unlike rollback() it leaves loaded rows readable
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_engine is not None:
+            self._read_engine.dispose()

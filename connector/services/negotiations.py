@@ -83,7 +83,6 @@ def _command(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, params: di
     row.pending_decision = False
     row.updated_at = rt.clock()
     enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params)
-    rt.wake_outbox()
 
 
 def _apply_inbound(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, message: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from connector.persistence.database import after_commit
 from connector.persistence.tables import EventRow, OutboxRow
 from connector.services.runtime import Runtime
 
@@ -26,6 +27,7 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
         created_at=now,
     )
     uow.add(row)
+    after_commit(uow, rt.wake_outbox)
     return row
 
 

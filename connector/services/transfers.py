@@ -57,7 +57,6 @@ def _command(uow: Session, rt: Runtime, row: TransferRow, kind: M, params: dict[
     row.state = decided.pending
     row.updated_at = rt.clock()
     enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params)
-    rt.wake_outbox()
 
 
 def _check_pids(row: TransferRow, message: dict[str, Any]) -> None:

@@ -15,14 +15,14 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Row, select, update
+from sqlalchemy.orm import Session
 
 from connector.dsp import messages
 from connector.dsp.client import DspClient, PeerRejectedError, PeerUnavailableError
@@ -65,6 +65,9 @@ class OutboxWorker:
         self._push = push
         self._validate = validate
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sovra-outbox")
+        self._threads = threads
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
         self._batch, self._poll = batch, poll_seconds
         self._id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
@@ -106,43 +109,71 @@ class OutboxWorker:
         self._wake.set()
 
     def _run(self) -> None:
+        """Keep every sender thread busy: claim as many rows as there are idle threads, never wait for a batch."""
         while not self._stop.is_set():
-            try:
-                claimed = self.run_once()
-            except Exception:  # a broken step must not kill the worker; it is retried next tick
-                log.exception("outbox step failed")
-                claimed = 0
-            if not claimed:
+            self._wake.clear()
+            claimed = 0
+            free = self._threads - self._in_flight
+            if free > 0:
+                try:
+                    seqs = self._claim(limit=free)
+                except Exception:  # a broken step must not kill the worker; it is retried next tick
+                    log.exception("outbox claim failed")
+                    seqs = []
+                for seq in seqs:
+                    self._started(seq)
+                claimed = len(seqs)
+            if claimed == 0 or self._in_flight >= self._threads:
                 self._wake.wait(self._poll)
-                self._wake.clear()
+
+    def _started(self, seq: int) -> None:
+        with self._count_lock:
+            self._in_flight += 1
+        future = self._pool.submit(self._deliver, seq)
+        future.add_done_callback(self._finished)
+
+    def _finished(self, _future: object) -> None:
+        with self._count_lock:
+            self._in_flight -= 1
+        self._wake.set()
 
     def run_once(self) -> int:
-        """Claim a batch and deliver it; returns how many rows were claimed."""
-        seqs = self._claim()
+        """Claim due rows and deliver them before returning (for tests and tools); returns how many."""
+        seqs = self._claim(limit=self._batch)
         if seqs:
             list(self._pool.map(self._deliver, seqs))
         return len(seqs)
 
     # -- claim -----------------------------------------------------------------------------------------------------
-    def _claim(self) -> list[int]:
+    def _claim(self, *, limit: int) -> list[int]:
+        """Lease up to `limit` due rows, the oldest unsent message of each process only.
+
+        Candidates come from a read-only snapshot of the pending rows (few: only messages in flight), so an idle or
+        caught-up worker never takes the write lock. The conditional UPDATE that leases them re-checks that nobody
+        else did; on PostgreSQL the rows are first locked with SKIP LOCKED so two processes never wait on each other.
+        """
+        now = self._rt.clock()
+        with self._db.read_only() as session:
+            pending = session.execute(_PENDING).all()
+        candidates = _due(pending, now, limit)
+        if not candidates:
+            return []
         with self._db.unit_of_work() as uow:
-            now = self._rt.clock()
-            earlier = aliased(OutboxRow)
-            query = (
-                select(OutboxRow)
-                .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now,
-                       (OutboxRow.lease_until.is_(None)) | (OutboxRow.lease_until < now),
-                       ~exists().where(and_(earlier.process_id == OutboxRow.process_id,
-                                            earlier.status == "pending", earlier.seq < OutboxRow.seq)))
-                .order_by(OutboxRow.seq)
-                .limit(self._batch)
-            )
             if is_postgres(self._db.engine):
-                query = query.with_for_update(skip_locked=True, of=OutboxRow)
-            rows = list(uow.scalars(query))
-            for row in rows:
-                row.leased_by, row.lease_until = self._id, now + LEASE
-            return [row.seq for row in rows]
+                locked = (select(OutboxRow.seq).where(OutboxRow.seq.in_(candidates))
+                          .with_for_update(skip_locked=True))
+                candidates = list(uow.scalars(locked))
+                if not candidates:
+                    return []
+            leased = uow.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq.in_(candidates), OutboxRow.status == "pending",
+                       (OutboxRow.lease_until.is_(None)) | (OutboxRow.lease_until < now))
+                .values(leased_by=self._id, lease_until=now + LEASE)
+                .returning(OutboxRow.seq)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(leased.scalars())
 
     # -- deliver ---------------------------------------------------------------------------------------------------
     def _deliver(self, seq: int) -> None:
@@ -168,7 +199,7 @@ class OutboxWorker:
             self._retry_later(seq, f"{type(exc).__name__}: {exc}")
 
     def _prepare(self, seq: int) -> Delivery | None:
-        with self._db.unit_of_work() as uow:
+        with self._db.read_only() as uow:
             row = uow.get(OutboxRow, seq)
             if row is None or row.status != "pending" or row.leased_by != self._id:
                 return None
@@ -229,7 +260,7 @@ class OutboxWorker:
         try:
             if self._push is None:
                 raise RuntimeError("no data plane is configured for push transfers")
-            with self._db.unit_of_work() as uow:
+            with self._db.read_only() as uow:
                 transfer = uow.get(TransferRow, delivery.process_id)
             if transfer is not None:
                 result = self._push(transfer)
@@ -284,6 +315,26 @@ class OutboxWorker:
         if delivery.process_type == negotiations.PROCESS:
             return NegotiationMessage(delivery.message)
         return TransferMessage(delivery.message)
+
+
+_PENDING = (select(OutboxRow.seq, OutboxRow.process_id, OutboxRow.next_attempt_at, OutboxRow.lease_until)
+            .where(OutboxRow.status == "pending").order_by(OutboxRow.seq))
+
+
+def _due(pending: Sequence[Row[Any]], now: datetime, limit: int) -> list[int]:
+    """The rows to send now: per process only its oldest pending message (message n+1 waits for n's ack),
+    and only if it is due and not leased."""
+    due: list[int] = []
+    seen: set[str] = set()
+    for seq, process_id, next_attempt_at, lease_until in pending:
+        if process_id in seen:
+            continue
+        seen.add(process_id)
+        if next_attempt_at <= now and (lease_until is None or lease_until < now):
+            due.append(seq)
+            if len(due) == limit:
+                break
+    return due
 
 
 def _process_alive(pid: int) -> bool:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from connector.http.body import BodyError, read_dsp_message
-from connector.http.deps import ConnectorDep, ParticipantDep
+from connector.http.deps import ConnectorDep, ParticipantDep, remember_token
 from connector.http.errors import dsp_error_response
 from connector.services import catalog as catalog_service
 
@@ -26,7 +26,8 @@ async def catalog_request(request: Request, connector: ConnectorDep, participant
                         "catalog filters are not supported; request the whole catalog and filter on your side")
 
     def page() -> catalog_service.Page:
-        with connector.db.unit_of_work() as uow:
+        remember_token(connector, participant)
+        with connector.db.read_only() as uow:
             return catalog_service.catalog_page(uow, connector.rt, participant_id=participant.id,
                                                 page_size=pageSize, token=continuationToken)
 
@@ -44,7 +45,8 @@ async def catalog_request(request: Request, connector: ConnectorDep, participant
 async def dataset(request: Request, dataset_id: str, connector: ConnectorDep,
                   participant: ParticipantDep) -> JSONResponse:
     def load() -> dict | None:  # type: ignore[type-arg]
-        with connector.db.unit_of_work() as uow:
+        remember_token(connector, participant)
+        with connector.db.read_only() as uow:
             return catalog_service.dataset_for(uow, connector.rt, participant_id=participant.id,
                                                dataset_id=dataset_id)
 

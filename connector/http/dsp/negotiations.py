@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from connector.container import Connector
 from connector.dsp.messages import negotiation_ack
 from connector.http.body import BodyError, read_dsp_message
-from connector.http.deps import ConnectorDep, ParticipantDep
+from connector.http.deps import ConnectorDep, ParticipantDep, message_transaction, remember_token
+from connector.identity_service import Participant
 from connector.services import negotiations as service
 from contracts import InvalidTransitionError, Role
 from contracts.negotiation import NegotiationMessage as M
@@ -27,9 +28,9 @@ router = APIRouter(prefix="/negotiations")
 EVENT = "ContractNegotiationEventMessage"
 
 
-async def _run(connector: Connector, work: Callable[[Session], Any]) -> Any:
+async def _run(connector: Connector, participant: Participant, work: Callable[[Session], Any]) -> Any:
     def transaction() -> Any:
-        with connector.db.unit_of_work() as uow:
+        with message_transaction(connector, participant) as uow:
             row = work(uow)
             return negotiation_ack(row)
 
@@ -38,7 +39,12 @@ async def _run(connector: Connector, work: Callable[[Session], Any]) -> Any:
 
 @router.get("/{pid}")
 async def get_negotiation(pid: str, connector: ConnectorDep, participant: ParticipantDep) -> JSONResponse:
-    return JSONResponse(await _run(connector, lambda uow: service.get_for_peer(uow, pid, participant.id)))
+    def load() -> dict[str, Any]:
+        remember_token(connector, participant)
+        with connector.db.read_only() as session:
+            return negotiation_ack(service.get_for_peer(session, pid, participant.id))
+
+    return JSONResponse(await run_in_threadpool(load))
 
 
 @router.post("/request")
@@ -47,7 +53,7 @@ async def initial_request(request: Request, connector: ConnectorDep, participant
     if message.get("providerPid"):
         raise BodyError(400, "invalid.message", "an initial ContractRequestMessage must not carry providerPid; "
                         "send counter-requests to /negotiations/{providerPid}/request")
-    return await _created(connector, lambda uow: service.provider_on_request(
+    return await _created(connector, participant, lambda uow: service.provider_on_request(
         uow, connector.rt, participant_id=participant.id, message=message))
 
 
@@ -56,13 +62,14 @@ async def initial_offer(request: Request, connector: ConnectorDep, participant: 
     message = await read_dsp_message(request, {M.CONTRACT_OFFER.value}, limit=connector.settings.dsp_body_limit)
     if message.get("consumerPid"):
         raise BodyError(400, "invalid.message", "an initial ContractOfferMessage must not carry consumerPid")
-    return await _created(connector, lambda uow: service.consumer_on_initial_offer(
+    return await _created(connector, participant, lambda uow: service.consumer_on_initial_offer(
         uow, connector.rt, participant_id=participant.id, message=message))
 
 
-async def _created(connector: Connector, work: Callable[[Session], Any]) -> JSONResponse:
+async def _created(connector: Connector, participant: Participant,
+                   work: Callable[[Session], Any]) -> JSONResponse:
     def transaction() -> tuple[dict[str, Any], bool]:
-        with connector.db.unit_of_work() as uow:
+        with message_transaction(connector, participant) as uow:
             row, created = work(uow)
             return negotiation_ack(row), created
 
@@ -87,13 +94,15 @@ async def event(pid: str, request: Request, connector: ConnectorDep, participant
     handlers = {("ACCEPTED", Role.PROVIDER): service.provider_on_accepted,
                 ("FINALIZED", Role.CONSUMER): service.consumer_on_finalized}
     kind = M.ACCEPTED_EVENT if message.get("eventType") == "ACCEPTED" else M.FINALIZED_EVENT
-    return await _dispatch(connector, participant.id, pid, message, kind,
+    return await _dispatch(connector, participant, pid, message, kind,
                            {role: h for (event_type, role), h in handlers.items()
                             if event_type == message.get("eventType")})
 
 
-async def _dispatch(connector: Connector, participant_id: str, pid: str, message: dict[str, Any], kind: M,
+async def _dispatch(connector: Connector, participant: Participant, pid: str, message: dict[str, Any], kind: M,
                     handlers: dict[Role, Callable[..., Any]]) -> JSONResponse:
+    participant_id = participant.id
+
     def work(uow: Session) -> Any:
         row = service.get_for_peer(uow, pid, participant_id)
         handler = handlers.get(Role(row.role))
@@ -102,7 +111,7 @@ async def _dispatch(connector: Connector, participant_id: str, pid: str, message
                                          sender=Role(row.role).peer.value)
         return handler(uow, connector.rt, participant_id=participant_id, pid=pid, message=message)
 
-    return JSONResponse(await _run(connector, work))
+    return JSONResponse(await _run(connector, participant, work))
 
 
 def _message_route(suffix: str) -> None:
@@ -111,7 +120,7 @@ def _message_route(suffix: str) -> None:
     async def receive(pid: str, request: Request, connector: ConnectorDep,
                       participant: ParticipantDep) -> JSONResponse:
         message = await read_dsp_message(request, {message_type}, limit=connector.settings.dsp_body_limit)
-        return await _dispatch(connector, participant.id, pid, message, M(message_type), handlers)
+        return await _dispatch(connector, participant, pid, message, M(message_type), handlers)
 
     receive.__name__ = "receive_" + suffix.replace("/", "_")
     router.add_api_route("/{pid}/" + suffix, receive, methods=["POST"])

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connector.dsp.messages import transfer_ack
 from connector.http.body import read_dsp_message
-from connector.http.deps import ConnectorDep, ParticipantDep
+from connector.http.deps import ConnectorDep, ParticipantDep, message_transaction, remember_token
 from connector.services import transfers as service
 from contracts.transfer import TransferMessage as M
 
@@ -18,7 +18,8 @@ router = APIRouter(prefix="/transfers")
 @router.get("/{pid}")
 async def get_transfer(pid: str, connector: ConnectorDep, participant: ParticipantDep) -> JSONResponse:
     def load() -> dict:  # type: ignore[type-arg]
-        with connector.db.unit_of_work() as uow:
+        remember_token(connector, participant)
+        with connector.db.read_only() as uow:
             return transfer_ack(service.get_for_peer(uow, pid, participant.id))
 
     return JSONResponse(await run_in_threadpool(load))
@@ -29,7 +30,7 @@ async def request_transfer(request: Request, connector: ConnectorDep, participan
     message = await read_dsp_message(request, {M.REQUEST.value}, limit=connector.settings.dsp_body_limit)
 
     def create() -> dict:  # type: ignore[type-arg]
-        with connector.db.unit_of_work() as uow:
+        with message_transaction(connector, participant) as uow:
             row, _created = service.provider_on_request(uow, connector.rt, participant_id=participant.id,
                                                         message=message)
             return transfer_ack(row)
@@ -43,7 +44,7 @@ def _message_route(suffix: str, kind: M) -> None:
         message = await read_dsp_message(request, {kind.value}, limit=connector.settings.dsp_body_limit)
 
         def apply() -> dict:  # type: ignore[type-arg]
-            with connector.db.unit_of_work() as uow:
+            with message_transaction(connector, participant) as uow:
                 return transfer_ack(service.on_message(uow, connector.rt, participant_id=participant.id, pid=pid,
                                                        kind=kind, message=message))
 

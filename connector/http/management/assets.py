@@ -39,8 +39,10 @@ FIELDS = Fields(
              openapi_extra=request_body(AssetInput))
 def create_asset(body: Body, connector: ConnectorDep) -> JSONResponse:
     asset = parse(AssetInput, body)
+    legacy_id = asset.properties.get("id")  # EDC once took the id from the properties
+    asset_id = asset.id or (legacy_id if isinstance(legacy_id, str) else None)
     with transaction(connector) as uow:
-        row = service.create(uow, connector.rt, asset_id=asset.id or asset.properties.get("id"),
+        row = service.create(uow, connector.rt, asset_id=asset_id,
                              properties=asset.properties, private_properties=asset.private_properties,
                              data_address=asset.data_address)
         return respond(shape.id_response(row.id, row.created_at))

@@ -1,8 +1,9 @@
 """Remote catalogs: /v3/catalog/request and /v3/catalog/dataset/request ask a provider over DSP.
 
-The answer is the provider's catalog (or dataset) in DSP 2025-1 compact shape with its DSP @context, which EDC
-clients read like EDC's own JSON-LD catalog: datasets under `dataset`, offers under `hasPolicy`. `dataset` is
-always present, empty for an empty catalog (UIs break when it is missing).
+The answer is the provider's catalog (or dataset) in DSP 2025-1 compact shape with its DSP @context: datasets under
+`dataset`, offers under `hasPolicy`, unprefixed. (EDC answers the same graph compacted with `dcat:`/`odrl:`
+prefixes; a JSON-LD client reads both alike.) `dataset` is always present, empty for an empty catalog: UIs break
+when it is missing. Offers are copied into a contract request as they are, plus `assigner` and `target`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ compact shape the policy engine and the catalog use. That is lenient on purpose:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -23,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from connector.http.body import BodyError, read_json
 from connector.http.management.errors import invalid
 from connector.protocol.errors import JsonLdError, ProtocolError, UnknownContextError
-from connector.protocol.jsonld import DSP_CONTEXT, DSP_ODRL_CONTEXT, DSPACE_NS, compact, expand
+from connector.protocol.jsonld import DSP_CONTEXT, DSP_ODRL_CONTEXT, DSPACE_NS, compact, expand, load_document
 
 EDC_NS = "https://w3id.org/edc/v0.0.1/ns/"
 ODRL_NS = "http://www.w3.org/ns/odrl/2/"
@@ -33,7 +35,6 @@ BODY_LIMIT = 4 * 1024 * 1024
 
 _PREFIXES = {"edc": EDC_NS, "odrl": ODRL_NS, "dspace": DSPACE_NS, "xsd": "http://www.w3.org/2001/XMLSchema#",
              "dct": "http://purl.org/dc/terms/", "dcat": "http://www.w3.org/ns/dcat#"}
-_POLICY_CONTEXT = [DSP_CONTEXT, DSP_ODRL_CONTEXT]
 # Management fields that are lists even when a client (or compaction) gives a single object.
 _LIST_FIELDS = frozenset({"assetsSelector", "filterExpression", "callbackAddresses", "events", "additionalScopes"})
 # ODRL terms of the DSP profile, and the shape DSP 2025-1 gives each.
@@ -42,6 +43,8 @@ _ODRL_LISTS = frozenset({"permission", "prohibition", "obligation", "duty", "con
 _ODRL_SCALARS = frozenset({"action", "leftOperand", "operator", "target", "assigner", "assignee", "profile"})
 _ODRL_TERMS = _ODRL_LISTS | _ODRL_SCALARS | {"rightOperand", "rightOperandReference", "hasPolicy", "unit",
                                              "dataType", "uid"}
+_DCAT_DATASET = "http://www.w3.org/ns/dcat#Dataset"
+_ODRL_HAS_POLICY = ODRL_NS + "hasPolicy"
 _ODRL_VOCAB_VALUED = frozenset({"action", "operator", "leftOperand"})
 
 
@@ -118,23 +121,74 @@ def _prefixes(context: Any) -> dict[str, str]:
     return found
 
 
+@cache
+def _odrl_terms() -> str:
+    """The DSP ODRL profile's term definitions, as JSON text (never handed to pyld itself)."""
+    return json.dumps(load_document(DSP_ODRL_CONTEXT)["document"]["@context"])
+
+
+def _policy_context(prefixes: Mapping[str, str]) -> dict[str, Any]:
+    """A fresh inline context: the ODRL profile's terms plus prefixes.
+
+    pyld keys the resolved contexts it caches, process-wide and shared with DSP message processing, by their
+    content, and its `@import` handling writes into a cached context. So this context is never the bundled profile
+    itself (its content differs by the prefixes) and never an object kept here: a peer's `@import` can neither
+    reach it nor be affected by it.
+    """
+    terms: dict[str, Any] = json.loads(_odrl_terms())
+    return {**terms, **_PREFIXES, **prefixes}
+
+
 def normalise_policy(policy: Any, *, prefixes: Mapping[str, str] | None = None,
                      pointer: str = "/policy") -> dict[str, Any]:
-    """An ODRL policy in DSP 2025-1 compact shape; unprefixed ODRL terms are read as ODRL."""
+    """An ODRL policy in DSP 2025-1 compact shape; unprefixed ODRL terms are read as ODRL.
+
+    The policy is compacted the way DSP processing compacts a catalog, as the `hasPolicy` of a Dataset under the
+    DSP context alone.
+    """
     if not isinstance(policy, Mapping):
         raise invalid(pointer, "must be a JSON object (an ODRL policy)", policy)
+    if not prefixes and _is_dsp_compact(policy):
+        return _tidy(dict(policy))  # already the plain DSP shape (what our own catalog hands out): no pyld
     own = policy.get("@context")
-    contexts: list[Any] = [DSP_ODRL_CONTEXT, {**_PREFIXES, **(prefixes or {})}]
+    contexts: list[Any] = [_policy_context(prefixes or {})]
     contexts += own if isinstance(own, list) else [own] if own else []
     try:
         expanded = expand({**{k: v for k, v in policy.items() if k != "@context"}, "@context": contexts})
         if len(expanded) > 1:
             raise invalid(pointer, "holds several JSON-LD nodes; send one policy object")
-        compacted = compact(expanded[0], _POLICY_CONTEXT) if expanded else {}
+        if not expanded:
+            return {}
+        dataset = compact({"@type": [_DCAT_DATASET], _ODRL_HAS_POLICY: expanded}, [DSP_CONTEXT])
     except ProtocolError as exc:
         raise invalid(pointer, f"cannot be read as ODRL: {_explain(exc)}") from exc
-    compacted.pop("@context", None)
-    return _tidy(compacted)
+    compacted = dataset.get("hasPolicy") or [{}]
+    return _tidy(compacted[0])
+
+
+_COMPACT_KEYS = frozenset({
+    "@id", "@type", "permission", "prohibition", "obligation", "duty", "action", "constraint", "leftOperand",
+    "operator", "rightOperand", "target", "assigner", "assignee", "profile", "and", "or", "xone", "andSequence",
+    "refinement", "remedy", "consequence", "uid",
+})
+_BARE_VALUED = frozenset({"action", "leftOperand", "operator"})
+
+
+def _is_dsp_compact(value: Any, key: str | None = None) -> bool:
+    """Whether a policy already uses only unprefixed DSP/ODRL terms, so JSON-LD processing would change nothing.
+
+    Conservative: any @context, unknown or prefixed key, or a prefixed action/operator/left operand sends the
+    policy through pyld instead. Right operands are opaque values and are not inspected.
+    """
+    if key == "rightOperand":
+        return True
+    if isinstance(value, list):
+        return all(_is_dsp_compact(v, key) for v in value)
+    if isinstance(value, Mapping):
+        return all(k in _COMPACT_KEYS and _is_dsp_compact(v, k) for k, v in value.items())
+    if key in _BARE_VALUED:
+        return isinstance(value, str) and ":" not in value and "/" not in value
+    return isinstance(value, str | int | float | bool)
 
 
 def _tidy(node: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from operator import eq, ge, gt, le, lt, ne
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session
 
 from connector.http.management.errors import invalid
@@ -132,10 +132,9 @@ def _dig(value: Any, path: list[str]) -> Any:
 
 
 # -- running -------------------------------------------------------------------------------------------------------
-def run(uow: Session, model: type[Any], spec: QuerySpec, fields: Fields, *,
-        default_sort: Column, base: Select[Any] | None = None) -> list[Any]:
+def run(uow: Session, model: type[Any], spec: QuerySpec, fields: Fields, *, default_sort: Column) -> list[Any]:
     """The rows of `model` matching `spec`, in order, offset and limit applied."""
-    statement = base if base is not None else select(model)
+    statement = select(model)
     checks: list[tuple[Getter, Criterion]] = []
     for index, criterion in enumerate(spec.filters):
         target = fields.resolve(criterion.operand_left, f"/filterExpression/{index}/operandLeft")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from connector.protocol.errors import JsonLdError
+from connector.protocol.jsonld import DSP_CONTEXT, DSP_ODRL_CONTEXT, to_dsp_shape
+
 POLICIES = "/api/management/v3/policydefinitions"
 EDC_CONTEXT = {"@vocab": "https://w3id.org/edc/v0.0.1/ns/", "odrl": "http://www.w3.org/ns/odrl/2/"}
 COMPACT_POLICY = {"@type": "Set", "permission": [{"action": "use", "constraint": [
@@ -101,3 +104,19 @@ def test_policy_used_by_a_contract_definition_cannot_be_deleted(client: TestClie
     assert client.delete("/api/management/v3/contractdefinitions/cd").status_code == 204
     assert client.delete(f"{POLICIES}/used").status_code == 204
     assert client.get(f"{POLICIES}/used").status_code == 404
+
+
+def test_a_peers_poisoned_import_cannot_change_how_policies_are_read(client: TestClient) -> None:
+    # pyld caches contexts process-wide and its @import writes into cached contexts; a DSP peer's message must not
+    # be able to redefine the ODRL terms the management API reads policies with.
+    poisoned = {"@context": [DSP_CONTEXT, {"@import": DSP_ODRL_CONTEXT, "permission": "urn:evil:permission"}],
+                "@type": "ContractAgreementMessage", "providerPid": "p", "consumerPid": "c",
+                "agreement": {"@id": "a", "@type": "Agreement", "permission": [{"action": "use"}], "target": "t",
+                              "assigner": "x", "assignee": "y", "timestamp": "2026-01-01T00:00:00Z"}}
+    with pytest.raises(JsonLdError):
+        to_dsp_shape(poisoned)
+    body = {"@context": EDC_CONTEXT, "@id": "after-poison", "policy": {
+        "@type": "Set", "permission": [{"action": "use", "constraint": [
+            {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2030-01-01T00:00:00Z"}]}]}}
+    assert client.post(POLICIES, json=body).status_code == 200
+    assert _stored_policy(client, "after-poison") == COMPACT_POLICY
