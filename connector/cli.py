@@ -46,7 +46,8 @@ def serve(
     public_url: Annotated[str | None, Opt(help="URL peers use to reach us; callbacks derive from it "
                                               "[SOVRA_PUBLIC_URL, default http://localhost:<port>].")] = None,
     participant_id: Annotated[str | None, Opt(help="Our participant id [default: did:web of the public URL].")] = None,
-    data_dir: Annotated[Path | None, Opt(help="Keys, SQLite database, files [SOVRA_DATA_DIR, default ./.sovra].")] = None,
+    data_dir: Annotated[Path | None, Opt(help="Keys, SQLite database, files "
+                                               "[SOVRA_DATA_DIR, default ./.sovra].")] = None,
     database_url: Annotated[str | None, Opt(help="sqlite:///... or postgresql+psycopg://... "
                                                  "[default: SQLite in the data dir].")] = None,
     api_key: Annotated[str | None, Opt(help="Key the management API requires in X-Api-Key [SOVRA_API_KEY].")] = None,
@@ -58,6 +59,8 @@ def serve(
     identity: Annotated[str | None, Opt(help="'did' (default) or 'static' (conformance tests only).")] = None,
     static_token: Annotated[str | None, Opt(help="Static mode: the fixed Authorization value.")] = None,
     static_peer_id: Annotated[str | None, Opt(help="Static mode: the participant id of the peer.")] = None,
+    dsp_body_limit: Annotated[int | None, Opt(help="Largest DSP request body in bytes [default 1 MiB].")] = None,
+    outbox_workers: Annotated[int | None, Opt(help="Threads that deliver DSP messages [default 8].")] = None,
     log_level: Annotated[str | None, Opt(help="debug, info, warning or error.")] = None,
 ) -> None:
     """Run one connector: DSP, management API, data plane and DID document on one port."""
@@ -90,7 +93,7 @@ def _run(settings: Settings) -> None:
                 access_log=settings.log_level == "debug")
 
 
-def _check_public_url(settings: Settings, attempts: int = 20) -> None:
+def _check_public_url(settings: Settings, attempts: int = 20) -> bool:
     """Warn loudly when our public URL does not reach us: peers would never deliver their callbacks."""
     import time
 
@@ -105,12 +108,13 @@ def _check_public_url(settings: Settings, attempts: int = 20) -> None:
             answer = httpx.get(url, timeout=2.0)
             versions = answer.json().get("protocolVersions", [])
             if any(v.get("serviceId") == settings.participant_id + "#dsp" for v in versions):
-                return
+                return True
             problem = f"it answered, but not as this connector (HTTP {answer.status_code})"
         except (httpx.HTTPError, ValueError) as exc:
             problem = str(exc) or type(exc).__name__
     log.warning("PUBLIC URL CHECK FAILED: %s does not reach this connector (%s). Peers send every callback to "
                 "%s; negotiations will stay REQUESTED until --public-url is right.", url, problem, settings.dsp_url)
+    return False
 
 
 @app.command()

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 
 from connector.dataplane.access_tokens import issue_access_token, token_verifier
+from connector.dataplane.public_api import pull_data_address
 from connector.dataplane.wiring import push_transfer
 from connector.dsp.client import DspClient
-from connector.dataplane.public_api import pull_data_address
 from connector.identity_service import DidIdentityService, DidResolver, IdentityService, StaticIdentityService
 from connector.persistence.database import Database
 from connector.persistence.migrate import upgrade
@@ -28,7 +28,8 @@ log = logging.getLogger("sovra")
 
 
 class Connector:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
+        """`transport` replaces the network for outgoing DSP and DID requests (tests that run peers in-process)."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.file_root is not None:
@@ -40,7 +41,8 @@ class Connector:
             service_endpoints={"DataService": settings.dsp_url},
         )
         self.http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0), follow_redirects=False,
-                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                                 transport=transport)
         self.identity = self._identity()
         self.rt = Runtime(settings=settings, policies=MinimalPolicyEngine(), clock=utc_now)
         self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)

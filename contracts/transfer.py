@@ -7,11 +7,10 @@ the messages we owe, and a function that shows -ING states on the wire as the st
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from contracts.errors import InvalidTransitionError
+from contracts.machine import StateMachine
 from contracts.roles import Role
 
 
@@ -63,48 +62,14 @@ _PENDING: Final[Mapping[TransferState, TransferState]] = {
     S.COMPLETED: S.COMPLETING,
     S.TERMINATED: S.TERMINATING,
 }
-_REACHED: Final[Mapping[TransferState, TransferState]] = {v: k for k, v in _PENDING.items()}
-
 FINAL_STATES: Final = frozenset({S.COMPLETED, S.TERMINATED})
 
+MACHINE: Final = StateMachine(states=TransferState, transitions=TRANSITIONS, pending=_PENDING, final=FINAL_STATES,
+                              terminating=S.TERMINATING, termination=M.TERMINATION)
 
-def is_final(state: TransferState) -> bool:
-    return state in FINAL_STATES
-
-
-def pending_state(target: TransferState) -> TransferState:
-    return _PENDING[target]
-
-
-def reached_state(state: TransferState) -> TransferState:
-    return _REACHED.get(state, state)
-
-
-def wire_state(state: TransferState | str) -> str:
-    return reached_state(TransferState(state)).value
-
-
-def next_state(
-    state: TransferState, message: TransferMessage, *, sender: Role, process_id: str
-) -> TransferState:
-    """Judge one message from `sender`; raise InvalidTransitionError (nothing changes) if the table has no entry."""
-    if state is S.TERMINATING and message is not M.TERMINATION:
-        raise InvalidTransitionError(process_id=process_id, state=state, kind=message, sender=sender)
-    try:
-        return TRANSITIONS[(sender, reached_state(state), message)]
-    except KeyError:
-        raise InvalidTransitionError(
-            process_id=process_id, state=state, kind=message, sender=sender
-        ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    pending: TransferState
-    target: TransferState
-    message: TransferMessage
-
-
-def command(state: TransferState, message: TransferMessage, *, role: Role, process_id: str) -> Command:
-    target = next_state(state, message, sender=role, process_id=process_id)
-    return Command(pending=pending_state(target), target=target, message=message)
+is_final = MACHINE.is_final
+pending_state = MACHINE.pending_state
+reached_state = MACHINE.reached_state
+wire_state = MACHINE.wire_state
+next_state = MACHINE.next_state
+command = MACHINE.command

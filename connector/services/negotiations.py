@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from connector.persistence.tables import AgreementRow, NegotiationRow, ProcessedMessageRow
 from connector.services.offers import negotiation_permitted, resolve_offer
 from connector.services.outbox import enqueue, record_event
+from connector.services.processes import load
 from connector.services.runtime import Runtime
 from connector.settings import is_loopback_host
-from contracts import InvalidMessageError, OfferRejectedError, Role, UnknownProcessError
+from contracts import InvalidMessageError, OfferRejectedError, Role
 from contracts.negotiation import NegotiationMessage as M
 from contracts.negotiation import NegotiationState as S
 from contracts.negotiation import command, next_state, pending_state, reached_state
@@ -30,21 +31,11 @@ PROCESS = "negotiation"
 # -- loading and bookkeeping ---------------------------------------------------------------------------------------
 def get_for_peer(uow: Session, pid: str, participant_id: str, *, lock: bool = False) -> NegotiationRow:
     """The negotiation `pid` (our id) if `participant_id` is its counter-party; otherwise it does not exist."""
-    query = select(NegotiationRow).where(NegotiationRow.id == pid)
-    if lock:
-        query = query.with_for_update()
-    row = uow.scalars(query).first()
-    if row is None or row.counter_party_id != participant_id:
-        raise UnknownProcessError(pid, what="negotiation")
-    return row
+    return load(uow, NegotiationRow, pid, what="negotiation", peer=participant_id, lock=lock)
 
 
 def get_local(uow: Session, negotiation_id: str, *, lock: bool = False) -> NegotiationRow:
-    query = select(NegotiationRow).where(NegotiationRow.id == negotiation_id)
-    row = uow.scalars(query.with_for_update() if lock else query).first()
-    if row is None:
-        raise UnknownProcessError(negotiation_id, what="negotiation")
-    return row
+    return load(uow, NegotiationRow, negotiation_id, what="negotiation", lock=lock)
 
 
 def already_processed(uow: Session, process_id: str, message_id: str | None) -> bool:

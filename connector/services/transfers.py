@@ -21,8 +21,9 @@ from connector.persistence.tables import (
 )
 from connector.services.negotiations import already_processed, check_callback
 from connector.services.outbox import enqueue, record_event
+from connector.services.processes import load
 from connector.services.runtime import Runtime
-from contracts import InvalidMessageError, Role, UnknownProcessError
+from contracts import InvalidMessageError, Role
 from contracts.negotiation import NegotiationState
 from contracts.negotiation import reached_state as negotiation_reached
 from contracts.transfer import TransferMessage as M
@@ -37,19 +38,11 @@ PUSH_JOB = "PushData"  # an outbox job that is not a DSP message: the provider s
 
 
 def get_for_peer(uow: Session, pid: str, participant_id: str, *, lock: bool = False) -> TransferRow:
-    query = select(TransferRow).where(TransferRow.id == pid)
-    row = uow.scalars(query.with_for_update() if lock else query).first()
-    if row is None or row.counter_party_id != participant_id:
-        raise UnknownProcessError(pid, what="transfer process")
-    return row
+    return load(uow, TransferRow, pid, what="transfer process", peer=participant_id, lock=lock)
 
 
 def get_local(uow: Session, transfer_id: str, *, lock: bool = False) -> TransferRow:
-    query = select(TransferRow).where(TransferRow.id == transfer_id)
-    row = uow.scalars(query.with_for_update() if lock else query).first()
-    if row is None:
-        raise UnknownProcessError(transfer_id, what="transfer process")
-    return row
+    return load(uow, TransferRow, transfer_id, what="transfer process", lock=lock)
 
 
 def _command(uow: Session, rt: Runtime, row: TransferRow, kind: M, params: dict[str, Any] | None = None) -> None:

@@ -229,3 +229,32 @@ def _assert_each_transition_once(client: Any, negotiation_id: str) -> None:
     events = client.ok(client.get(f"/v3/contractnegotiations/{negotiation_id}/events"))
     applied = [(e["direction"], e["message"]) for e in events if e["direction"] in ("in", "out")]
     assert len(applied) == len(set(applied)), applied
+
+
+def test_provider_initiated_offer_is_accepted_and_finalized(pair: tuple[ConnectorProcess, ...]) -> None:
+    provider, consumer = pair
+    publish(provider, auto_agree=False)
+    c, p = consumer.management(), provider.management()
+    offered = p.ok(p.post("/v3/contractnegotiations/offers", {
+        "counterPartyAddress": consumer.dsp_url, "counterPartyId": consumer.did, "assetId": "asset-1",
+        "policy": {"@type": "Offer", "permission": [{"action": "use"}]}}))
+    p.wait_state(f"/v3/contractnegotiations/{offered['@id']}", {"OFFERED"})
+    inbox = c.ok(c.post("/v3/contractnegotiations/request", {}))
+    assert [n["state"] for n in inbox] == ["OFFERED"]
+    c.ok(c.post(f"/v3/contractnegotiations/{inbox[0]['@id']}/accept"))
+    final = c.wait_state(f"/v3/contractnegotiations/{inbox[0]['@id']}", {"FINALIZED", "TERMINATED"})
+    assert final["state"] == "FINALIZED", final
+    p.wait_state(f"/v3/contractnegotiations/{offered['@id']}", {"FINALIZED"})
+
+
+def test_a_request_the_provider_refuses_terminates_with_its_reason(pair: tuple[ConnectorProcess, ...]) -> None:
+    provider, consumer = pair
+    publish(provider)
+    c = consumer.management()
+    offer = {**first_offer(c, provider, "asset-1"), "permission": [{"action": "use", "constraint": [
+        {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2099-01-01T00:00:00Z"}]}]}
+    negotiation: Any = c.ok(c.post("/v3/contractnegotiations", {
+        "counterPartyAddress": provider.dsp_url, "counterPartyId": provider.did, "policy": offer}))
+    final = c.wait_state(f"/v3/contractnegotiations/{negotiation['@id']}", {"TERMINATED", "FINALIZED"})
+    assert final["state"] == "TERMINATED"
+    assert "differs from the advertised policy" in final["errorDetail"]

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 17:42:27.828045
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import connector.persistence.types
-
 
 revision = '0001'
 down_revision = None

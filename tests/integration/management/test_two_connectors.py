@@ -30,8 +30,8 @@ M = "/api/management/v3"
 class Bridge(httpx.BaseTransport):
     """Deliver each outgoing request to the in-process app listening on its host:port."""
 
-    def __init__(self, apps: dict[str, TestClient]) -> None:
-        self.apps = apps
+    def __init__(self) -> None:
+        self.apps: dict[str, TestClient] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         app = self.apps[request.url.netloc.decode()]
@@ -41,22 +41,21 @@ class Bridge(httpx.BaseTransport):
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
 
-def _connector(tmp_path: Path, name: str, port: int, peer_did: str) -> Connector:
+def _connector(tmp_path: Path, name: str, port: int, peer_did: str, bridge: Bridge) -> Connector:
     settings = Settings(port=port, dev=True, api_key=API_KEY, data_dir=tmp_path / name,
                         database_url=f"sqlite:///{tmp_path / name}.db", identity="static", static_token=TOKEN,
                         static_peer_id=peer_did).with_defaults().validate()
-    return Connector(settings)
+    return Connector(settings, transport=bridge)
 
 
 @pytest.fixture
-def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, TestClient, Connector]]:
-    provider = _connector(tmp_path, "provider", PROVIDER_PORT, CONSUMER_DID)
-    consumer = _connector(tmp_path, "consumer", CONSUMER_PORT, PROVIDER_DID)
+def pair(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient, Connector]]:
+    bridge = Bridge()
+    provider = _connector(tmp_path, "provider", PROVIDER_PORT, CONSUMER_DID, bridge)
+    consumer = _connector(tmp_path, "consumer", CONSUMER_PORT, PROVIDER_DID, bridge)
     with TestClient(create_app(provider), base_url=f"http://localhost:{PROVIDER_PORT}") as provider_app, \
             TestClient(create_app(consumer), base_url=f"http://localhost:{CONSUMER_PORT}") as consumer_app:
-        bridge = Bridge({f"localhost:{PROVIDER_PORT}": provider_app, f"localhost:{CONSUMER_PORT}": consumer_app})
-        for side in (provider, consumer):
-            monkeypatch.setattr(side.http, "_transport", bridge)
+        bridge.apps.update({f"localhost:{PROVIDER_PORT}": provider_app, f"localhost:{CONSUMER_PORT}": consumer_app})
         yield provider_app, consumer_app, provider
 
 

@@ -67,3 +67,13 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("serve", "demo", "key"):
         assert command in result.output
+
+
+def test_public_url_check_warns_when_the_url_does_not_reach_us(caplog: pytest.LogCaptureFixture) -> None:
+    from connector.cli import _check_public_url
+    from connector.localnet import free_port
+
+    settings = load_settings({**BASE, "public_url": f"http://127.0.0.1:{free_port()}"}, environ={})
+    with caplog.at_level("WARNING"):
+        assert _check_public_url(settings, attempts=1) is False
+    assert "PUBLIC URL CHECK FAILED" in caplog.text and "--public-url" in caplog.text
