@@ -62,9 +62,10 @@ def dsp_error_response(request: Request, status: int, code: str, reason: str) ->
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def management_error_response(status: int, code: str, reason: str, path: str | None = None) -> JSONResponse:
+def management_error_response(status: int, code: str, reason: str, path: str | None = None,
+                              invalid_value: Any = None) -> JSONResponse:
     """EDC's management API error shape: a list of {message, type, path, invalidValue}."""
-    return JSONResponse([{"message": reason, "type": code, "path": path, "invalidValue": None}],
+    return JSONResponse([{"message": reason, "type": code, "path": path, "invalidValue": invalid_value}],
                         status_code=status)
 
 
@@ -86,8 +87,13 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BodyError, _body_error)
 
 
+def _json_safe(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | type(None) | list | dict) else str(value)
+
+
 async def _body_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BodyError)  # noqa: S101 - registered for BodyError only
     if request.url.path.startswith("/api/management"):
-        return management_error_response(exc.status, exc.code, str(exc))
+        return management_error_response(exc.status, exc.code, str(exc), getattr(exc, "path", None),
+                                         _json_safe(getattr(exc, "invalid_value", None)))
     return dsp_error_response(request, exc.status, exc.code, str(exc))

@@ -123,7 +123,7 @@ class OutboxRow(Base):
     """A DSP message we owe a peer, written in the same transaction as the state change that owes it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"), Index("ix_outbox_process", "process_id"))
+    __table_args__ = (Index("ix_outbox_pending", "status", "process_id", "seq"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     process_type: Mapped[str] = mapped_column(String(16))

@@ -15,13 +15,13 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from connector.dsp import messages
@@ -116,20 +116,20 @@ class OutboxWorker:
             free = self._threads - self._in_flight
             if free > 0:
                 try:
-                    seqs = self._claim(limit=free)
+                    deliveries = self._claim(limit=free)
                 except Exception:  # a broken step must not kill the worker; it is retried next tick
                     log.exception("outbox claim failed")
-                    seqs = []
-                for seq in seqs:
-                    self._started(seq)
-                claimed = len(seqs)
+                    deliveries = []
+                for delivery in deliveries:
+                    self._started(delivery)
+                claimed = len(deliveries)
             if claimed == 0 or self._in_flight >= self._threads:
                 self._wake.wait(self._poll)
 
-    def _started(self, seq: int) -> None:
+    def _started(self, delivery: Delivery) -> None:
         with self._count_lock:
             self._in_flight += 1
-        future = self._pool.submit(self._deliver, seq)
+        future = self._pool.submit(self._deliver, delivery)
         future.add_done_callback(self._finished)
 
     def _finished(self, _future: object) -> None:
@@ -139,13 +139,13 @@ class OutboxWorker:
 
     def run_once(self) -> int:
         """Claim due rows and deliver them before returning (for tests and tools); returns how many."""
-        seqs = self._claim(limit=self._batch)
-        if seqs:
-            list(self._pool.map(self._deliver, seqs))
-        return len(seqs)
+        deliveries = self._claim(limit=self._batch)
+        if deliveries:
+            list(self._pool.map(self._deliver, deliveries))
+        return len(deliveries)
 
     # -- claim -----------------------------------------------------------------------------------------------------
-    def _claim(self, *, limit: int) -> list[int]:
+    def _claim(self, *, limit: int) -> list[Delivery]:
         """Lease up to `limit` due rows, the oldest unsent message of each process only.
 
         Candidates come from a read-only snapshot of the pending rows (few: only messages in flight), so an idle or
@@ -154,8 +154,7 @@ class OutboxWorker:
         """
         now = self._rt.clock()
         with self._db.read_only() as session:
-            pending = session.execute(_PENDING).all()
-        candidates = _due(pending, now, limit)
+            candidates = list(session.scalars(_due(now, limit)))
         if not candidates:
             return []
         with self._db.unit_of_work() as uow:
@@ -173,14 +172,12 @@ class OutboxWorker:
                 .returning(OutboxRow.seq)
                 .execution_options(synchronize_session=False)
             )
-            return sorted(leased.scalars())
+            # Build each message in the same transaction: one read of the process, no second snapshot.
+            return [self._prepare(uow, seq) for seq in sorted(leased.scalars())]
 
     # -- deliver ---------------------------------------------------------------------------------------------------
-    def _deliver(self, seq: int) -> None:
+    def _deliver(self, delivery: Delivery) -> None:
         try:
-            delivery = self._prepare(seq)
-            if delivery is None:
-                return
             if delivery.message == transfers.PUSH_JOB:
                 self._run_push(delivery)
                 return
@@ -195,17 +192,16 @@ class OutboxWorker:
         except PeerUnavailableError as exc:
             self._finish(delivery, error=str(exc), fatal=False)
         except Exception as exc:  # our own bug: keep the row, retry later, and say why
-            log.exception("delivering outbox row %s failed", seq)
-            self._retry_later(seq, f"{type(exc).__name__}: {exc}")
+            log.exception("delivering outbox row %s failed", delivery.seq)
+            self._retry_later(delivery.seq, f"{type(exc).__name__}: {exc}")
 
-    def _prepare(self, seq: int) -> Delivery | None:
-        with self._db.read_only() as uow:
-            row = uow.get(OutboxRow, seq)
-            if row is None or row.status != "pending" or row.leased_by != self._id:
-                return None
-            if row.process_type == negotiations.PROCESS:
-                return self._prepare_negotiation(uow, row)
-            return self._prepare_transfer(uow, row)
+    def _prepare(self, uow: Session, seq: int) -> Delivery:
+        row = uow.get(OutboxRow, seq)
+        if row is None:
+            raise LookupError(f"outbox row {seq} vanished while leased")
+        if row.process_type == negotiations.PROCESS:
+            return self._prepare_negotiation(uow, row)
+        return self._prepare_transfer(uow, row)
 
     def _prepare_negotiation(self, uow: Session, row: OutboxRow) -> Delivery:
         negotiation = uow.get(NegotiationRow, row.process_id)
@@ -317,24 +313,15 @@ class OutboxWorker:
         return TransferMessage(delivery.message)
 
 
-_PENDING = (select(OutboxRow.seq, OutboxRow.process_id, OutboxRow.next_attempt_at, OutboxRow.lease_until)
-            .where(OutboxRow.status == "pending").order_by(OutboxRow.seq))
-
-
-def _due(pending: Sequence[Row[Any]], now: datetime, limit: int) -> list[int]:
+def _due(now: datetime, limit: int) -> Select[tuple[int]]:
     """The rows to send now: per process only its oldest pending message (message n+1 waits for n's ack),
-    and only if it is due and not leased."""
-    due: list[int] = []
-    seen: set[str] = set()
-    for seq, process_id, next_attempt_at, lease_until in pending:
-        if process_id in seen:
-            continue
-        seen.add(process_id)
-        if next_attempt_at <= now and (lease_until is None or lease_until < now):
-            due.append(seq)
-            if len(due) == limit:
-                break
-    return due
+    and only if it is due and not leased. The grouping runs in the database over the pending rows only."""
+    first = (select(func.min(OutboxRow.seq).label("seq")).where(OutboxRow.status == "pending")
+             .group_by(OutboxRow.process_id).subquery())
+    return (select(OutboxRow.seq).join(first, OutboxRow.seq == first.c.seq)
+            .where(OutboxRow.next_attempt_at <= now,
+                   (OutboxRow.lease_until.is_(None)) | (OutboxRow.lease_until < now))
+            .order_by(OutboxRow.seq).limit(limit))
 
 
 def _process_alive(pid: int) -> bool:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 17:42:27.828045
+Create Date: 2026-11-22 18:45:00.917129
 """
 from __future__ import annotations
 
@@ -115,8 +115,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_at'], unique=False)
-        batch_op.create_index('ix_outbox_process', ['process_id'], unique=False)
+        batch_op.create_index('ix_outbox_pending', ['status', 'process_id', 'seq'], unique=False)
 
     op.create_table('policy_definitions',
     sa.Column('id', sa.String(length=512), nullable=False),
@@ -176,8 +175,7 @@ def downgrade() -> None:
     op.drop_table('processed_messages')
     op.drop_table('policy_definitions')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_process')
-        batch_op.drop_index('ix_outbox_due')
+        batch_op.drop_index('ix_outbox_pending')
 
     op.drop_table('outbox')
     with op.batch_alter_table('negotiations', schema=None) as batch_op:

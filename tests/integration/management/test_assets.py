@@ -139,3 +139,12 @@ def test_unknown_json_ld_context_is_refused_not_fetched(client: TestClient) -> N
                                          "dataAddress": HTTP_ADDRESS})
     assert response.status_code == 400
     assert "not bundled" in response.json()[0]["message"]
+
+
+def test_bad_data_address_names_the_json_pointer_and_value(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/management/v3/assets", json={
+        "@id": "pointer-check", "properties": {}, "dataAddress": {"type": "Ftp", "path": "/x"}},
+        headers={"X-Api-Key": "test-key-123"})
+    assert response.status_code == 400
+    [error] = response.json()
+    assert error["path"] and error["path"].startswith("/dataAddress")
