@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from connector.protocol.jsonld import (
     to_dsp_shape,
 )
 from connector.protocol.schemas import validate_message
+from tests.dsp_examples import SPEC_DIR
 
 ODRL = "http://www.w3.org/ns/odrl/2/"
 DCAT = "http://www.w3.org/ns/dcat#"
@@ -31,20 +30,6 @@ DCT = "http://purl.org/dc/terms/"
 PREFIXES = {"dspace": DSPACE_NS, "odrl": ODRL, "dcat": DCAT, "dct": DCT}
 
 
-def _spec_dir() -> Path:
-    """The DSP 2025-1 artifacts with their examples (not bundled in the package: the examples are test data)."""
-    candidates = [
-        os.environ.get("SOVRA_DSP_SPEC_DIR", ""),
-        str(Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "dsp" / "2025-1"),
-        "/work/shared/dsp/2025-1",
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "negotiation" / "example").is_dir():
-            return Path(candidate)
-    raise RuntimeError("DSP 2025-1 examples not found; set SOVRA_DSP_SPEC_DIR to the folder holding */example/")
-
-
-SPEC_DIR = _spec_dir()
 # The DID service examples are DID document fragments, not DSP messages (they use the DID context's id/type), and
 # protocol-version.json is plain JSON without @context.
 DSP_MESSAGE_EXAMPLES = sorted(

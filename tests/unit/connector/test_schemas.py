@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +15,8 @@ from jsonschema import Draft201909Validator
 from connector.protocol import schemas
 from connector.protocol.errors import ProtocolError, SchemaViolationError
 from connector.protocol.schemas import MESSAGE_SCHEMAS, REGISTRY, SCHEMA_BASE, validate_message
+from tests.dsp_examples import SPEC_DIR
 
-
-def _spec_dir() -> Path:
-    """The DSP 2025-1 artifacts with their examples (not bundled in the package: the examples are test data)."""
-    candidates = [
-        os.environ.get("SOVRA_DSP_SPEC_DIR", ""),
-        str(Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "dsp" / "2025-1"),
-        "/work/shared/dsp/2025-1",
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "negotiation" / "example").is_dir():
-            return Path(candidate)
-    raise RuntimeError("DSP 2025-1 examples not found; set SOVRA_DSP_SPEC_DIR to the folder holding */example/")
-
-
-SPEC_DIR = _spec_dir()
 # common/example/*-did-service.json are DID document entries, not DSP messages; the DataService one even fails
 # its own did-service schema (serviceEndpoint must end in /catalog), which is why that schema is never used.
 EXAMPLES = sorted(
