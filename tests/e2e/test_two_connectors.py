@@ -258,3 +258,53 @@ def test_a_request_the_provider_refuses_terminates_with_its_reason(pair: tuple[C
     final = c.wait_state(f"/v3/contractnegotiations/{negotiation['@id']}", {"TERMINATED", "FINALIZED"})
     assert final["state"] == "TERMINATED"
     assert "differs from the advertised policy" in final["errorDetail"]
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    body = os.urandom(200_000)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        data = _Upstream.body
+        if self.headers.get("Range", "").startswith("bytes="):
+            start, _, end = self.headers["Range"][6:].partition("-")
+            data = data[int(start):int(end) + 1]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(_Upstream.body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_http_data_assets_are_proxied_only_to_allowed_hosts(spawn: Callable[..., ConnectorProcess]) -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", free_port()), _Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    allowed_url = f"http://127.0.0.1:{upstream.server_port}"
+    try:
+        provider = spawn("provider", extra_args=("--http-source-allow", f"{allowed_url}/data"))
+        consumer = spawn("consumer")
+        p, c = provider.management(), consumer.management()
+        p.ok(p.post("/v3/policydefinitions", {"@id": "all", "policy": {"permission": [{"action": "use"}]}}))
+        for asset_id, base in (("proxied", f"{allowed_url}/data/file.bin"),
+                               ("not-allowed", f"{allowed_url}/secret/file.bin")):
+            p.ok(p.post("/v3/assets", {"@id": asset_id, "properties": {},
+                                       "dataAddress": {"type": "HttpData", "baseUrl": base}}))
+        p.ok(p.post("/v3/contractdefinitions", {"@id": "cd", "accessPolicyId": "all", "contractPolicyId": "all",
+                                                "assetsSelector": []}))
+        responses = {}
+        for asset_id in ("proxied", "not-allowed"):
+            transfer_id = start_transfer(c, provider, finalized_agreement(c, provider, asset_id))
+            c.wait_state(f"/v3/transferprocesses/{transfer_id}", {"STARTED"})
+            responses[asset_id] = (fetch(edr(c, transfer_id)), fetch(edr(c, transfer_id),
+                                                                      headers={"Range": "bytes=10-19"}))
+        full, partial = responses["proxied"]
+        assert full.status_code == 200 and full.content == _Upstream.body
+        assert partial.status_code == 206 and partial.content == _Upstream.body[10:20]
+        refused, _ = responses["not-allowed"]
+        assert refused.status_code == 403  # same host, but a path outside the allow-list entry
+    finally:
+        upstream.shutdown()
