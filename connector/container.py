@@ -43,6 +43,7 @@ class Connector:
         self.http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0), follow_redirects=False,
                                  limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                                  transport=transport)
+        self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
         self.identity = self._identity()
         self.rt = Runtime(settings=settings, policies=MinimalPolicyEngine(), clock=utc_now)
         self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
@@ -59,8 +60,7 @@ class Connector:
             return StaticIdentityService(s.static_token, s.static_peer_id)
         resolver = DidResolver(self.http, allow_http_loopback=s.dev)
         resolver.seed(s.participant_id, self.did_document)
-        return DidIdentityService(self.key, s.participant_id, resolver, DatabaseReplayGuard(self.db, utc_now),
-                                  utc_now)
+        return DidIdentityService(self.key, s.participant_id, resolver, self.replay_guard, utc_now)
 
     def pull_address(self, transfer: TransferRow) -> dict[str, Any] | None:
         """The DataAddress of a pull transfer's start message: our public endpoint and a token bound to it."""

@@ -11,13 +11,12 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from connector.container import Connector
 from connector.identity_service import Participant
-from connector.persistence.tables import UsedTokenRow
+from connector.persistence.replay import record_token_id
 from identity.errors import ReplayedTokenError
 
 
@@ -40,15 +39,13 @@ def message_transaction(connector: Connector, participant: Participant) -> Itera
     """One unit of work that first records the caller's token id; a replay raises before anything changes."""
     with connector.db.unit_of_work() as uow:
         if participant.token_id is not None and participant.keep_until is not None:
-            uow.add(UsedTokenRow(jti=participant.token_id, expires_at=participant.keep_until))
-            try:
-                uow.flush()
-            except IntegrityError:
-                raise ReplayedTokenError(participant.id, participant.token_id) from None
+            if not record_token_id(uow, participant.token_id, participant.keep_until):
+                raise ReplayedTokenError(participant.id, participant.token_id)
         yield uow
 
 
 def remember_token(connector: Connector, participant: Participant) -> None:
     """For requests that change nothing (GET, catalog): record the token id in its own short transaction."""
-    with message_transaction(connector, participant):
-        pass
+    if participant.token_id is not None and participant.keep_until is not None:
+        if not connector.replay_guard.remember(participant.token_id, participant.keep_until):
+            raise ReplayedTokenError(participant.id, participant.token_id)

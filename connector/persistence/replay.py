@@ -1,4 +1,8 @@
-"""Database-backed replay guard: a token id is accepted once, by any process sharing the database."""
+"""The one place that records a token id, so a token is accepted once by any process sharing the database.
+
+`record_token_id` writes inside the caller's transaction (a DSP message records its token with the change it
+makes); `DatabaseReplayGuard` does the same in a transaction of its own, for requests that change nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,20 @@ from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connector.persistence.database import Database
 from connector.persistence.tables import UsedTokenRow
+
+
+def record_token_id(uow: Session, jti: str, keep_until: datetime) -> bool:
+    """Record `jti` until `keep_until`; False when it was already recorded (a replay)."""
+    uow.add(UsedTokenRow(jti=jti, expires_at=keep_until))
+    try:
+        uow.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 class DatabaseReplayGuard:
@@ -22,7 +37,12 @@ class DatabaseReplayGuard:
             with self._db.unit_of_work() as uow:
                 if self._count % self._prune_every == 0:
                     uow.execute(delete(UsedTokenRow).where(UsedTokenRow.expires_at < self._now()))
-                uow.add(UsedTokenRow(jti=jti, expires_at=expires_at))
-        except IntegrityError:
+                if not record_token_id(uow, jti, expires_at):
+                    raise _Replayed
+        except _Replayed:
             return False
         return True
+
+
+class _Replayed(Exception):
+    """Rolls the guard's own transaction back when the token id was already there."""

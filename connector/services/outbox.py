@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.persistence.database import after_commit
@@ -35,3 +36,8 @@ def record_event(uow: Session, rt: Runtime, *, process_id: str, direction: str, 
                  detail: str | None = None) -> None:
     uow.add(EventRow(process_id=process_id, direction=direction, message=message, state=state, detail=detail,
                      at=rt.clock()))
+
+
+def events_of(uow: Session, process_id: str) -> list[EventRow]:
+    """The timeline of one process (every DSP message in or out), oldest first."""
+    return list(uow.scalars(select(EventRow).where(EventRow.process_id == process_id).order_by(EventRow.seq)))

@@ -115,15 +115,21 @@ def fetch_catalog(client: DspClient, *, dsp_base: str, audience: str, offset: in
     return {**first, "dataset": datasets[offset:wanted]}
 
 
-def _catalog_body(response: PeerResponse, url: str) -> dict[str, Any]:
+def _typed_body(response: PeerResponse, url: str, expected: str) -> dict[str, Any]:
+    """The peer's answer in DSP shape, refused with the URL unless it is a JSON object of the expected @type."""
     if response.body is None:
         raise RemoteCatalogError(url, "the body is not a JSON object")
     try:
         body = to_dsp_shape(response.body)
     except ProtocolError as exc:
         raise RemoteCatalogError(url, str(exc)) from exc
-    if body.get("@type") != "Catalog":
-        raise RemoteCatalogError(url, f"@type is {body.get('@type')!r}, not Catalog")
+    if body.get("@type") != expected:
+        raise RemoteCatalogError(url, f"@type is {body.get('@type')!r}, not {expected}")
+    return body
+
+
+def _catalog_body(response: PeerResponse, url: str) -> dict[str, Any]:
+    body = _typed_body(response, url, "Catalog")
     datasets = body.get("dataset")
     if datasets is not None and not isinstance(datasets, list):
         raise RemoteCatalogError(url, "dataset is not a list")
@@ -149,14 +155,5 @@ def _origin(url: str) -> tuple[str, str]:
 
 def fetch_dataset(client: DspClient, *, dsp_base: str, audience: str, dataset_id: str) -> dict[str, Any]:
     url = f"{dsp_base}/catalog/datasets/{quote(dataset_id, safe='')}"
-    response = client.get(url, audience=audience)
-    if response.body is None:
-        raise RemoteCatalogError(url, "the body is not a JSON object")
-    try:
-        body = to_dsp_shape(response.body)
-    except ProtocolError as exc:
-        raise RemoteCatalogError(url, str(exc)) from exc
-    if body.get("@type") != "Dataset":
-        raise RemoteCatalogError(url, f"@type is {body.get('@type')!r}, not Dataset")
-    return body
+    return _typed_body(client.get(url, audience=audience), url, "Dataset")
 

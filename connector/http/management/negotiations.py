@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import case, select
+from sqlalchemy import case
 from sqlalchemy.orm import Session
 
 from connector.container import Connector
@@ -36,8 +36,9 @@ from connector.http.management.schemas import (
     parse,
     request_body,
 )
-from connector.persistence.tables import AgreementRow, AssetRow, EventRow, NegotiationRow, PolicyDefinitionRow
+from connector.persistence.tables import AgreementRow, AssetRow, NegotiationRow, PolicyDefinitionRow
 from connector.services import negotiations, policy_definitions, remote_catalog
+from connector.services.outbox import events_of
 from contracts import Role
 
 router = APIRouter(prefix="/v3/contractnegotiations", tags=["Contract negotiations"])
@@ -153,8 +154,7 @@ def get_negotiation_agreement(negotiation_id: str, connector: ConnectorDep) -> J
 def get_negotiation_events(negotiation_id: str, connector: ConnectorDep) -> JSONResponse:
     with transaction(connector) as uow:
         negotiations.get_local(uow, negotiation_id)
-        events = uow.scalars(select(EventRow).where(EventRow.process_id == negotiation_id).order_by(EventRow.seq))
-        return JSONResponse([shape.event(e) for e in events])
+        return JSONResponse([shape.event(e) for e in events_of(uow, negotiation_id)])
 
 
 @router.get("/{negotiation_id}", summary="Get a negotiation",

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import case, select
+from sqlalchemy import case
 
 from connector.http.deps import ConnectorDep
 from connector.http.management import representations as shape
@@ -30,8 +30,9 @@ from connector.http.management.schemas import (
     parse,
     request_body,
 )
-from connector.persistence.tables import AgreementRow, EventRow, NegotiationRow, TransferRow
+from connector.persistence.tables import AgreementRow, NegotiationRow, TransferRow
 from connector.services import remote_catalog, transfers
+from connector.services.outbox import events_of
 from contracts import Role
 
 router = APIRouter(prefix="/v3/transferprocesses", tags=["Transfer processes"])
@@ -127,8 +128,7 @@ def get_transfer_state(transfer_id: str, connector: ConnectorDep) -> JSONRespons
 def get_transfer_events(transfer_id: str, connector: ConnectorDep) -> JSONResponse:
     with transaction(connector) as uow:
         transfers.get_local(uow, transfer_id)
-        events = uow.scalars(select(EventRow).where(EventRow.process_id == transfer_id).order_by(EventRow.seq))
-        return JSONResponse([shape.event(e) for e in events])
+        return JSONResponse([shape.event(e) for e in events_of(uow, transfer_id)])
 
 
 @router.get("/{transfer_id}", summary="Get a transfer process",
