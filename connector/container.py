@@ -50,7 +50,7 @@ class Connector:
         self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)
         self.outbox = OutboxWorker(self.db, self.rt, self.dsp_client, data_address_for=self.pull_address,
                                    push=self.push, validate=validate_message, threads=settings.outbox_workers)
-        self.rt.wake_outbox = self.outbox.wake
+        self.rt.outbox = self.outbox
 
     def _identity(self) -> IdentityService:
         s = self.settings

@@ -76,6 +76,15 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
         callbacks.append(callback)
 
 
+BEFORE_COMMIT = "before_commit"
+
+
+def before_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` when the unit of work's block has returned, inside its transaction, just before commit: the
+    place to derive something from the transaction's final state (it may still query; an error rolls back)."""
+    session.info.setdefault(BEFORE_COMMIT, []).append(callback)
+
+
 class Database:
     def __init__(self, engine: Engine, *, read_engine: Engine | None = None) -> None:
         self.engine = engine
@@ -98,6 +107,8 @@ class Database:
             session = self._sessions()
             try:
                 yield session
+                for callback in session.info.get(BEFORE_COMMIT, ()):
+                    callback()
                 session.commit()
             except BaseException:
                 session.rollback()

@@ -8,14 +8,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.persistence.database import after_commit
 from connector.persistence.tables import EventRow, OutboxRow
 from connector.services.runtime import Runtime
 
 
 def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, message: str,
             params: dict[str, Any] | None = None) -> OutboxRow:
+    """Queue `message`; when nothing of this process is pending, lease it at once and hand it to a sender after
+    commit (messages of one process go out in order, so a later one waits for its predecessor's acknowledgement)."""
     now = rt.clock()
+    lease = None if has_pending(uow, process_id) else rt.outbox.lease_for(now)
     row = OutboxRow(
         message_id=f"urn:uuid:{uuid.uuid4()}",
         process_type=process_type,
@@ -26,10 +28,20 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
         attempts=0,
         next_attempt_at=now,
         created_at=now,
+        leased_by=lease[0] if lease else None,
+        lease_until=lease[1] if lease else None,
     )
     uow.add(row)
-    after_commit(uow, rt.wake_outbox)
+    if lease:
+        rt.outbox.leased(uow, row)
+    else:
+        rt.outbox.queued_behind(process_id)
     return row
+
+
+def has_pending(uow: Session, process_id: str) -> bool:
+    return uow.scalar(select(OutboxRow.seq).where(OutboxRow.status == "pending",
+                                                 OutboxRow.process_id == process_id).limit(1)) is not None
 
 
 def record_event(uow: Session, rt: Runtime, *, process_id: str, direction: str, message: str, state: str,

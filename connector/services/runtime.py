@@ -1,4 +1,5 @@
-"""What every service needs besides the unit of work: settings, the policy engine, a clock and an id source."""
+"""What every service needs besides the unit of work: settings, the policy engine, a clock, an id source, and the
+outbox worker to hand new messages to."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from connector.settings import Settings
 from policies import PolicyEngine
@@ -19,10 +21,36 @@ def new_urn() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
 
+class OutboxDispatch(Protocol):
+    """The outbox worker as the services see it.
+
+    A message whose process has nothing else pending is leased to this process in the transaction that queues it,
+    built from that transaction's final state and handed to a sender right after commit: the common case costs no
+    claim and no second read. With no worker running (tests, tools) nothing is leased and rows wait for a claim.
+    """
+
+    def lease_for(self, now: datetime) -> tuple[str, datetime] | None: ...
+
+    def leased(self, uow: Any, row: Any) -> None: ...
+
+    def queued_behind(self, process_id: str) -> None: ...
+
+
+class NoOutbox:
+    def lease_for(self, now: datetime) -> tuple[str, datetime] | None:
+        return None
+
+    def leased(self, uow: Any, row: Any) -> None:
+        pass
+
+    def queued_behind(self, process_id: str) -> None:
+        pass
+
+
 @dataclass
 class Runtime:
     settings: Settings
     policies: PolicyEngine
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_urn
-    wake_outbox: Callable[[], None] = field(default=lambda: None)
+    outbox: OutboxDispatch = field(default_factory=NoOutbox)

@@ -1,9 +1,13 @@
 """The outbox worker: deliver every queued DSP message at least once, in order per process.
 
-One step = claim due rows under a lease and commit; send each outside any transaction; then, in a new
-transaction, record the outcome and apply the acknowledgement. Two processes on one PostgreSQL database share the
-work (`FOR UPDATE SKIP LOCKED` plus the lease), a crash mid-send leaves a lease that expires and the row is sent
-again with the same message id, which the peer deduplicates.
+A row reaches a sender in one of two ways. Usually the transaction that queued it already leased it to this
+process (nothing else of that process was pending) and hands it over after commit; likewise the acknowledgement of
+one message leases the next message of the same process. Everything else (retries, rows left by a crash, rows queued
+while the worker was not running) is claimed by the dispatcher, which polls for due rows. Either way the send runs
+outside any transaction, and the outcome is recorded, with the acknowledgement applied, in one new transaction.
+Two processes on one PostgreSQL database share the work (`FOR UPDATE SKIP LOCKED` plus the lease); a crash mid-send
+leaves a lease that expires (or is freed at restart) and the row is sent again with the same message id, which the
+peer deduplicates.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from connector.dsp import messages
 from connector.dsp.client import DspClient, PeerRejectedError, PeerUnavailableError
-from connector.persistence.database import Database, is_postgres
+from connector.persistence.database import Database, after_commit, before_commit, is_postgres
 from connector.persistence.tables import AgreementRow, NegotiationRow, OutboxRow, TransferRow
 from connector.services import negotiations, transfers
 from connector.services.runtime import Runtime
@@ -72,6 +76,8 @@ class OutboxWorker:
         self._id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._throttled = False
+        self._waiting: set[str] = set()  # processes with a row queued behind an unacknowledged message
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -108,12 +114,58 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def lease_for(self, now: datetime) -> tuple[str, datetime] | None:
+        """The lease a new row takes in its own transaction, so that it can be sent without a claim."""
+        if self._thread is None or self._stop.is_set():
+            return None
+        return self._id, now + LEASE
+
+    def leased(self, uow: Session, row: OutboxRow) -> None:
+        """`row` was leased to us in `uow`: build its message from the transaction's final state just before
+        commit (no second read), and send it once committed. Should building fail, the sender builds it afresh."""
+        prepared: list[Delivery] = []
+
+        def prepare() -> None:
+            try:
+                uow.flush()
+                prepared.append(self._prepare(uow, row.seq))
+            except Exception:
+                log.exception("preparing outbox row %s in its own transaction failed", row.seq)
+
+        before_commit(uow, prepare)
+        after_commit(uow, lambda: self._hand_off(row.seq, prepared[0] if prepared else None))
+
+    def queued_behind(self, process_id: str) -> None:
+        """A row waits for the acknowledgement of an earlier message of its process, which then leases it."""
+        with self._count_lock:
+            self._waiting.add(process_id)
+
+    def _hand_off(self, seq: int, delivery: Delivery | None) -> None:
+        if self._stop.is_set():
+            return  # the lease expires, or the next start frees it
+        with self._count_lock:
+            self._in_flight += 1
+        future = self._pool.submit(self._deliver_leased, seq, delivery)
+        future.add_done_callback(self._finished)
+
+    def _deliver_leased(self, seq: int, delivery: Delivery | None) -> None:
+        if delivery is None:
+            try:
+                with self._db.read_only() as session:
+                    delivery = self._prepare(session, seq)
+            except Exception as exc:
+                log.exception("preparing outbox row %s failed", seq)
+                self._retry_later(seq, f"{type(exc).__name__}: {exc}")
+                return
+        self._deliver(delivery)
+
     def _run(self) -> None:
         """Keep every sender thread busy: claim as many rows as there are idle threads, never wait for a batch."""
         while not self._stop.is_set():
             self._wake.clear()
             claimed = 0
             free = self._threads - self._in_flight
+            self._throttled = free <= 0
             if free > 0:
                 try:
                     deliveries = self._claim(limit=free)
@@ -135,7 +187,8 @@ class OutboxWorker:
     def _finished(self, _future: object) -> None:
         with self._count_lock:
             self._in_flight -= 1
-        self._wake.set()
+        if self._throttled:  # the dispatcher left due rows unclaimed for want of a free sender
+            self._wake.set()
 
     def run_once(self) -> int:
         """Claim due rows and deliver them before returning (for tests and tools); returns how many."""
@@ -214,7 +267,8 @@ class OutboxWorker:
         if peer_pid is None and not initial:
             return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
                             problem="the peer never acknowledged this negotiation, so it cannot be addressed")
-        agreement = uow.get(AgreementRow, negotiation.agreement_id) if negotiation.agreement_id else None
+        agreement = (uow.get(AgreementRow, negotiation.agreement_id)
+                     if negotiation.agreement_id and kind is NegotiationMessage.AGREEMENT else None)
         body = messages.negotiation_message(kind, negotiation, message_id=row.message_id,
                                             callback_address=self._rt.settings.dsp_url, agreement=agreement,
                                             params=row.params)
@@ -281,6 +335,7 @@ class OutboxWorker:
             if error is None:
                 row.status, row.sent_at, row.lease_until = "sent", self._rt.clock(), None
                 self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery), ack)
+                self._lease_next(uow, delivery.process_id)
                 return
             row.attempts += 1
             row.last_error = error
@@ -292,6 +347,26 @@ class OutboxWorker:
             row.lease_until, row.leased_by = None, None
             row.next_attempt_at = self._rt.clock() + timedelta(seconds=backoff(row.attempts))
         log.info("will retry %s for %s: %s", delivery.message, delivery.process_id, error)
+
+    def _lease_next(self, uow: Session, process_id: str) -> None:
+        """The message that waited for this acknowledgement is due now: lease it here and send it after commit."""
+        with self._count_lock:
+            if process_id not in self._waiting:
+                return
+            self._waiting.discard(process_id)
+        now = self._rt.clock()
+        lease = self.lease_for(now)
+        if lease is None:
+            return
+        successor = uow.scalars(select(OutboxRow).where(OutboxRow.status == "pending",
+                                                        OutboxRow.process_id == process_id)
+                                .order_by(OutboxRow.seq).limit(1)).first()
+        if successor is None or successor.next_attempt_at > now:
+            return
+        if successor.lease_until is not None and successor.lease_until >= now:
+            return  # already on its way (queued after this acknowledgement's row was marked sent)
+        successor.leased_by, successor.lease_until = lease
+        self.leased(uow, successor)
 
     def _retry_later(self, seq: int, error: str) -> None:
         with self._db.unit_of_work() as uow:
