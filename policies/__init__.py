@@ -3,6 +3,7 @@
 Public API (everything the shell needs; no connector imports here):
 
 Reading and checking
+- `read_json(text) -> Any`: JSON with errors naming line, column and the fix (e.g. concatenated documents).
 - `parse(doc, *, document_loader=None, policy_id=None) -> Policy`: JSON-LD in any context (expanded by pyld with
   the injected document loader; the domain never fetches) or the DSP compact shape (fast path, no pyld). Raises
   `PolicyError(pointer, problem)`.
@@ -59,7 +60,7 @@ from policies.model import (
 )
 from policies.odrl_engine import OdrlPolicyEngine
 from policies.operands import DEFAULT_REGISTRY, LeftOperand, OperandRegistry, Request, State, fact_operand
-from policies.parse import DocumentLoader, PolicyError, parse
+from policies.parse import DocumentLoader, PolicyError, parse, read_json
 from policies.templates import TEMPLATES, template
 from policies.validate import Issue, validate
 from policies.values import Kind
@@ -78,5 +79,5 @@ __all__ = [
     "DutyMode", "Issue", "Kind", "LeftOperand", "LogicalConstraint", "MinimalPolicyEngine", "Obligation",
     "OdrlPolicyEngine", "OperandRegistry", "Options", "Party", "Permission", "Policy", "PolicyContext",
     "PolicyEngine", "PolicyError", "PolicyType", "Prohibition", "Request", "RuleKind", "Scope", "State",
-    "compile_policy", "evaluate", "fact_operand", "parse", "template", "validate",
+    "compile_policy", "evaluate", "fact_operand", "parse", "read_json", "template", "validate",
 ]

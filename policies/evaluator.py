@@ -296,7 +296,7 @@ class CompiledRule:
         self.duties = tuple(CompiledDuty(d, options) for d in nested)
 
     def action_covers(self, requested: str | None) -> bool:
-        return requested is None or self.action in action_ancestors(requested)
+        return requested is None or not self.action or self.action in action_ancestors(requested)
 
     def applies_to_party(self, request: Request, state: State) -> bool:
         """A policy-level obligation binds the requester when it names no assignee or names the requester."""

@@ -67,6 +67,10 @@ ODRL_LEFT_OPERANDS = (
 )
 
 
+ANY_ACTION = ""
+"""The action of a rule that names none (it then matches every requested action)."""
+
+
 class PolicyError(ValueError):
     """The document cannot be read as an ODRL policy; `pointer` says where and the message says how to fix it."""
 
@@ -352,10 +356,9 @@ class _Builder:
         if not isinstance(value, dict):
             raise PolicyError(pointer, f"a {kind.value} must be an object")
         actions = [self._action(a, f"{pointer}/action") for a in self.g.values(value, ODRL + "action")]
-        actions = actions or list(shared.get("action", []))
-        if not actions:
-            raise PolicyError(pointer, f"the {kind.value} has no action; add \"action\": \"use\" (or the action "
-                                       "it governs)")
+        # A rule without an action breaks ODRL IM §2.2 and the DSP schema (`validate` reports it), but is read as
+        # "any action", like a rule without target or assignee, so third-party corpora (SolidLab) still evaluate.
+        actions = actions or list(shared.get("action", [])) or [Action(iri=ANY_ACTION)]
         targets = self._assets(value, pointer) or list(shared.get("target", [])) or [None]
         assignees = self._parties(value, "assignee", pointer) or list(shared.get("assignee", [])) or [None]
         assigners = self._parties(value, "assigner", pointer) or list(shared.get("assigner", [])) or [None]
@@ -461,3 +464,23 @@ class _Builder:
 
 def _canonical_iri(iri: str) -> str:
     return iri
+
+
+def read_json(text: str) -> Any:
+    """Parse policy text as JSON, with errors that say where and what (several documents, bad syntax)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        try:
+            json.JSONDecoder().raw_decode(text.lstrip())
+        except json.JSONDecodeError:
+            pass
+        else:
+            if exc.msg == "Extra data":
+                raise PolicyError("", f"the text holds several JSON documents one after another (the second "
+                                      f"starts at line {exc.lineno}, column {exc.colno}); send one policy per "
+                                      "document, or wrap them in a JSON array") from None
+        raise PolicyError("", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; fix the "
+                              "syntax there (a missing comma, quote or bracket is the usual cause)") from None
