@@ -164,6 +164,12 @@ def coerce(value: Any, kind: Kind) -> Any:
         return parse_number(raw)
     if kind is Kind.BOOLEAN:
         return parse_boolean(raw)
+    if kind is Kind.IRI:
+        from policies.vocab import KNOWN_PREFIXES
+
+        prefix, sep, rest = str(raw).partition(":")
+        if sep and prefix in KNOWN_PREFIXES and not rest.startswith("//"):
+            return KNOWN_PREFIXES[prefix] + rest
     return str(raw)
 
 
