@@ -215,9 +215,9 @@ def compile_constraint(c: AnyConstraint, registry: OperandRegistry) -> CompiledC
             return {**base, "state": UNKNOWN, "value": to_json(left), "reason": str(exc)}
         verdict = "holds" if ok else "does not hold"
         how = " (with the purpose hierarchy)" if hierarchy_left and spec.hierarchy else ""
+        shown = to_json(right if len(right) > 1 else right[0])
         return {**base, "state": SATISFIED if ok else UNSATISFIED, "value": to_json(left),
-                "reason": f"{local_name(spec.iri)} {to_json(left)} {operator} {to_json(right if len(right) > 1 else right[0])} "
-                          f"{verdict}{how}"}
+                "reason": f"{local_name(spec.iri)} {to_json(left)} {operator} {shown} {verdict}{how}"}
 
     return CompiledConstraint(test, explain)
 
@@ -268,7 +268,8 @@ def _matches_entity(uid: str | None, requested: str | None, state: State, *, abs
 
 class CompiledRule:
     __slots__ = ("rule", "kind", "uid", "action", "action_refinements", "target", "target_refinements",
-                 "assignee", "assignee_refinements", "constraints", "tests", "duties", "key")
+                 "assignee", "assignee_refinements", "constraints", "tests", "duties", "key", "all_refinements",
+                 "refinement_tests")
 
     def __init__(self, rule: Permission | Prohibition | Duty, options: Options) -> None:
         registry = options.registry
@@ -286,6 +287,8 @@ class CompiledRule:
                                           (rule.assignee.refinements if rule.assignee else ()))
         self.constraints = tuple(compile_constraint(c, registry) for c in rule.constraints)
         self.tests = tuple(c.test for c in self.constraints)
+        self.all_refinements = self.action_refinements + self.target_refinements + self.assignee_refinements
+        self.refinement_tests = tuple(r.test for r in self.all_refinements)
         nested: tuple[Duty, ...] = ()
         if isinstance(rule, Permission):
             nested = rule.duties
@@ -303,17 +306,20 @@ class CompiledRule:
         return _matches_entity(self.assignee, request.assignee, state, absent_matches=True) is not False
 
     def refinements(self) -> tuple[CompiledConstraint, ...]:
-        return self.action_refinements + self.target_refinements + self.assignee_refinements
+        return self.all_refinements
 
     def applies(self, request: Request, state: State) -> bool:
-        if not self.action_covers(request.action):
+        requested = request.action
+        if requested is not None and self.action and self.action not in action_ancestors(requested):
             return False
-        if _matches_entity(self.target, request.target, state, absent_matches=True) is not True:
+        if self.target is not None and request.target is not None and \
+                _matches_entity(self.target, request.target, state, absent_matches=True) is not True:
             return False
-        if _matches_entity(self.assignee, request.assignee, state, absent_matches=False) is not True:
+        if self.assignee is not None and \
+                _matches_entity(self.assignee, request.assignee, state, absent_matches=False) is not True:
             return False
-        for refinement in self.refinements():
-            if refinement.test(request, state) is not True:
+        for test in self.refinement_tests:
+            if test(request, state) is not True:
                 return False
         return True
 

@@ -37,11 +37,11 @@ class Request:
     assignee: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
 
-    def param(self, iri: str) -> Any:
+    def param(self, iri: str, short: str | None = None) -> Any:
         context = self.context
         if iri in context:
             return context[iri]
-        return context.get(local_name(iri), MISSING)
+        return context.get(short or local_name(iri), MISSING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +110,10 @@ def _typed(value: Any, kind: Kind) -> Any:
 
 
 def _param(iri: str, kind: Kind) -> Resolver:
+    short = local_name(iri)
+
     def resolve(request: Request, state: State) -> Any:
-        value = request.param(iri)
+        value = request.param(iri, short)
         if value is MISSING:
             value = state.facts.get(iri, MISSING)
         return _typed(value, kind)

@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from policies.vocab import KNOWN_PREFIXES
+
 XSD = "http://www.w3.org/2001/XMLSchema#"
 _DATE_TYPES = frozenset({XSD + "date"})
 _DATETIME_TYPES = frozenset({XSD + "dateTime", XSD + "dateTimeStamp"})
@@ -150,6 +152,8 @@ def coerce(value: Any, kind: Kind) -> Any:
     raw, datatype = literal(value)
     if raw is None:
         raise ValueError("the value is empty")
+    if kind is Kind.STRING and isinstance(raw, str):
+        return raw
     if kind is Kind.DATETIME:
         if isinstance(raw, datetime):
             return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
@@ -165,8 +169,6 @@ def coerce(value: Any, kind: Kind) -> Any:
     if kind is Kind.BOOLEAN:
         return parse_boolean(raw)
     if kind is Kind.IRI:
-        from policies.vocab import KNOWN_PREFIXES
-
         prefix, sep, rest = str(raw).partition(":")
         if sep and prefix in KNOWN_PREFIXES and not rest.startswith("//"):
             return KNOWN_PREFIXES[prefix] + rest
