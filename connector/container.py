@@ -16,13 +16,14 @@ from connector.persistence.database import Database
 from connector.persistence.migrate import upgrade
 from connector.persistence.replay import DatabaseReplayGuard
 from connector.persistence.tables import TransferRow
+from connector.protocol.jsonld import load_document
 from connector.protocol.schemas import validate_message
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
 from identity.keys import load_or_create_signing_key, public_jwk
-from policies import MinimalPolicyEngine
+from policies import OdrlPolicyEngine
 
 log = logging.getLogger("sovra")
 
@@ -45,7 +46,7 @@ class Connector:
                                  transport=transport)
         self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
         self.identity = self._identity()
-        self.rt = Runtime(settings=settings, policies=MinimalPolicyEngine(), clock=utc_now)
+        self.rt = Runtime(settings=settings, policies=OdrlPolicyEngine(document_loader=load_document), clock=utc_now)
         self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
         self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)
         self.outbox = OutboxWorker(self.db, self.rt, self.dsp_client, data_address_for=self.pull_address,

@@ -30,12 +30,26 @@ class PolicyContext:
     now: datetime
     agreement_start: datetime | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
+    # Optional, for callers that know more (all default to "not known"):
+    action: str | None = None
+    """The requested action IRI (or ODRL term); None means "the use each rule governs"."""
+    target: str | None = None
+    """The requested asset; None means the asset the policy is attached to."""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    """Request parameters by left operand (`purpose`, `c2d:algorithm`, ... or full IRIs)."""
+    state: Mapping[str, Any] = field(default_factory=dict)
+    """Further state of the world: `use_count`, `dp_epsilon_spent`, `consent_given`, `part_of`, `duty_states`,
+    `facts` (see `policies.operands.State`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     permitted: bool
     reasons: tuple[str, ...] = ()
+    report: Mapping[str, Any] | None = None
+    """The JSON-serialisable compliance report (per rule and constraint), when the engine produced one."""
+    obligations: tuple[Mapping[str, Any], ...] = ()
+    """Duties the permit binds the requester to (eventual duties, due obligations)."""
 
     def explain(self) -> str:
         return "; ".join(self.reasons) or ("permitted" if self.permitted else "denied")

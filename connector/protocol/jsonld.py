@@ -41,6 +41,8 @@ _BUNDLED_FILES: dict[str, str] = {
     "https://w3id.org/security/suites/jws-2020/v1": "contexts/security-jws-2020-v1.jsonld",
     "https://www.w3.org/2018/credentials/v1": "contexts/credentials-v1.jsonld",
     "https://www.w3.org/ns/credentials/v2": "contexts/credentials-v2.jsonld",
+    # Sovra's policy profile (compute-to-data and participant-claim left operands), owned by the policy domain.
+    "https://w3id.org/sovra/c2d/v1/context.jsonld": "policies:sovra-c2d-v1.jsonld",
 }
 
 BUNDLED_CONTEXTS: frozenset[str] = frozenset(_BUNDLED_FILES)
@@ -85,7 +87,9 @@ _FILES_BY_KEY = {_url_key(url): path for url, path in _BUNDLED_FILES.items()}
 
 @cache
 def _bundled_document(path: str) -> dict[str, Any]:
-    resource = files("connector") / "resources"
+    package, _, in_package = path.rpartition(":")
+    resource = files(package or "connector") / "resources"
+    path = in_package
     for part in path.split("/"):
         resource = resource / part
     document = json.loads(resource.read_text(encoding="utf-8"))
