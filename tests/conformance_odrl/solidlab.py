@@ -14,7 +14,8 @@ from rdflib.namespace import DCTERMS, RDF
 from policies import Policy, Request, State
 from policies.parse import build
 
-CASES = Path(__file__).resolve().parents[2].parent / "shared" / "odrl" / "cases"
+# Third-party corpora, copied as data with their licences (see tests/fixtures/odrl/SOURCES.md).
+CASES = Path(__file__).resolve().parents[1] / "fixtures" / "odrl"
 SUITE = CASES / "solidlab-odrl-test-suite" / "data"
 TSV = CASES / "derived" / "solidlab-expected-decisions.tsv"
 ODRL = Namespace("http://www.w3.org/ns/odrl/2/")

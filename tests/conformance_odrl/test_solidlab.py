@@ -10,7 +10,6 @@ import pytest
 from policies import DutyMode, Options, compile_policy
 from tests.conformance_odrl.solidlab import TSV, Case, load_cases
 
-pytestmark = pytest.mark.skipif(not TSV.exists(), reason="shared ODRL corpora not present")
 OPTIONS = Options(duty_mode=DutyMode.EVENTUAL)
 
 

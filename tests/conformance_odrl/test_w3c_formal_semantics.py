@@ -23,7 +23,6 @@ from tests.conformance_odrl.solidlab import CASES
 
 EXAMPLES = CASES / "w3c-odrl-formal-semantics" / "formal-semantics" / "examples"
 SOTW = Namespace("https://w3id.org/force/sotw#")
-pytestmark = pytest.mark.skipif(not EXAMPLES.exists(), reason="shared ODRL corpora not present")
 
 DAY_OF_WEEK = LeftOperand(iri="ex:dayOfWeek", kind=Kind.STRING, source="state",
                           resolve=lambda request, state: state.now.strftime("%A"), operators=frozenset({"eq"}))
