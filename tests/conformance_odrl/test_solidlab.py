@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from policies import DutyMode, Options, compile_policy
-from tests.conformance_odrl.solidlab import TSV, Case, load_cases
+from tests.conformance_odrl.solidlab import Case, load_cases
 
 OPTIONS = Options(duty_mode=DutyMode.EVENTUAL)
 
