@@ -19,6 +19,7 @@ from connector.persistence.tables import TransferRow
 from connector.protocol.schemas import validate_message
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
+from connector.tck.scenarios import TckScript
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
 from identity.keys import load_or_create_signing_key, public_jwk
@@ -46,6 +47,10 @@ class Connector:
         self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
         self.identity = self._identity()
         self.rt = Runtime(settings=settings, policies=MinimalPolicyEngine(), clock=utc_now)
+        if settings.tck:
+            log.warning("!!! --tck: DSP TCK test extension ON: seeded TCK data, scripted protocol moves, /tck hooks. "
+                        "Conformance testing only; never use it in a dataspace !!!")
+            self.rt.script = TckScript()
         self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
         self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)
         self.outbox = OutboxWorker(self.db, self.rt, self.dsp_client, data_address_for=self.pull_address,
@@ -76,6 +81,10 @@ class Connector:
 
     def start(self) -> None:
         upgrade(self.db.engine)
+        if self.settings.tck:
+            from connector.tck.hooks import enable
+
+            enable(self)
         self.outbox.start()
 
     def stop(self) -> None:

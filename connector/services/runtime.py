@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from connector.services.followups import NoScript, Script
 from connector.settings import Settings
 from policies import PolicyEngine
 
@@ -26,3 +27,4 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_urn
     wake_outbox: Callable[[], None] = field(default=lambda: None)
+    script: Script = field(default_factory=NoScript)

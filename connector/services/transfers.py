@@ -19,11 +19,12 @@ from connector.persistence.tables import (
     ProcessedMessageRow,
     TransferRow,
 )
+from connector.services.followups import Step, Trigger
 from connector.services.negotiations import already_processed, check_callback
 from connector.services.outbox import enqueue, record_event
 from connector.services.processes import load
 from connector.services.runtime import Runtime
-from contracts import InvalidMessageError, Role
+from contracts import InvalidMessageError, InvalidTransitionError, Role
 from contracts.negotiation import NegotiationState
 from contracts.negotiation import reached_state as negotiation_reached
 from contracts.transfer import TransferMessage as M
@@ -104,7 +105,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     row.state = next_state(S.INITIAL, M.REQUEST, sender=Role.CONSUMER, process_id=row.id)
     uow.add(row)
     record_event(uow, rt, process_id=row.id, direction="in", message=M.REQUEST.value, state=row.state)
-    _command(uow, rt, row, M.START)
+    run_step(uow, rt, row, rt.script.transfer_step(row, Trigger.CREATED) or Step.START)
     return row, True
 
 
@@ -166,7 +167,29 @@ def on_message(uow: Session, rt: Runtime, *, participant_id: str, pid: str, kind
         _store_edr(uow, rt, row, message["dataAddress"])
     if kind in (M.TERMINATION, M.SUSPENSION) and message.get("reason"):
         row.error_detail = "; ".join(map(str, message["reason"]))
+    if kind is M.START and row.role == Role.CONSUMER:
+        run_step(uow, rt, row, rt.script.transfer_step(row, Trigger.STARTED) or Step.HOLD)
     return row
+
+
+def run_step(uow: Session, rt: Runtime, row: TransferRow, step: Step) -> None:
+    """Take one of our own moves on `row`, judged by the state table like any operator command."""
+    match step:
+        case Step.HOLD:
+            pass
+        case Step.REQUEST if row.role == Role.CONSUMER:
+            _command(uow, rt, row, M.REQUEST)
+        case Step.START:
+            _command(uow, rt, row, M.START)
+        case Step.SUSPEND:
+            _command(uow, rt, row, M.SUSPENSION, {"code": "suspended", "reason": "suspended"})
+        case Step.COMPLETE:
+            _command(uow, rt, row, M.COMPLETION)
+        case Step.TERMINATE:
+            _command(uow, rt, row, M.TERMINATION, {"code": "terminated", "reason": "terminated"})
+            row.error_detail = "terminated"
+        case _:
+            raise ValueError(f"a {Role(row.role).lower()} cannot take step {step.value} in a transfer")
 
 
 def _store_edr(uow: Session, rt: Runtime, row: TransferRow, address: dict[str, Any]) -> None:
@@ -221,6 +244,14 @@ def on_delivered(uow: Session, rt: Runtime, transfer_id: str, kind: M, ack: dict
     record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state)
     if kind is M.START and row.role == Role.PROVIDER and row.transfer_type == PUSH and row.state == S.STARTED:
         enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=PUSH_JOB)
+    if row.state == target:
+        step = rt.script.transfer_step(row, Trigger.DELIVERED, kind.value)
+        if step is not None:
+            try:
+                run_step(uow, rt, row, step)
+            except InvalidTransitionError as exc:  # the peer moved on meanwhile; the acknowledgement still counts
+                record_event(uow, rt, process_id=row.id, direction="out", message=step.value, state=row.state,
+                             detail=f"scripted step skipped: {exc}")
 
 
 def on_failed(uow: Session, rt: Runtime, transfer_id: str, kind: M, reason: str) -> None:
