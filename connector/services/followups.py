@@ -45,7 +45,13 @@ class Trigger(StrEnum):
 
 
 class Script(Protocol):
-    """Decides the next step for one process; None keeps the connector's default behaviour."""
+    """Decides the next step for one process; None keeps the connector's default behaviour.
+
+    `pace_seconds` holds back each scripted message that long: a scripted counter-party (the TCK) registers the
+    handler for our next message only after it has seen the previous one, and refuses it (404/409) before.
+    """
+
+    pace_seconds: float
 
     def negotiation_step(self, row: NegotiationRow, trigger: Trigger, kind: str | None = None) -> Step | None: ...
 
@@ -54,6 +60,8 @@ class Script(Protocol):
 
 class NoScript:
     """The default: every decision stays with the connector's own automation."""
+
+    pace_seconds = 0.0
 
     def negotiation_step(self, row: NegotiationRow, trigger: Trigger, kind: str | None = None) -> Step | None:
         return None

@@ -70,12 +70,13 @@ def _check_pids(row: NegotiationRow, message: dict[str, Any]) -> None:
                                   process_id=row.id)
 
 
-def _command(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, params: dict[str, Any] | None = None) -> None:
+def _command(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, params: dict[str, Any] | None = None, *,
+             delay: float = 0.0) -> None:
     decided = command(S(row.state), kind, role=Role(row.role), process_id=row.id)
     row.state = decided.pending
     row.pending_decision = False
     row.updated_at = rt.clock()
-    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params)
+    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params, delay=delay)
 
 
 def _apply_inbound(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, message: dict[str, Any]) -> None:
@@ -179,7 +180,7 @@ def _decide_on_consumer_offer(uow: Session, rt: Runtime, row: NegotiationRow, *,
         row.pending_decision = True
 
 
-def agree(uow: Session, rt: Runtime, row: NegotiationRow) -> AgreementRow:
+def agree(uow: Session, rt: Runtime, row: NegotiationRow, *, delay: float = 0.0) -> AgreementRow:
     """Fix the agreement (id, parties, timestamp) once, then owe the consumer the ContractAgreementMessage."""
     agreement = AgreementRow(
         id=rt.new_id(), negotiation_id=row.id, role=Role.PROVIDER, provider_id=rt.settings.participant_id,
@@ -189,7 +190,7 @@ def agree(uow: Session, rt: Runtime, row: NegotiationRow) -> AgreementRow:
     )
     uow.add(agreement)
     row.agreement_id = agreement.id
-    _command(uow, rt, row, M.AGREEMENT)
+    _command(uow, rt, row, M.AGREEMENT, delay=delay)
     return agreement
 
 
@@ -363,7 +364,7 @@ def on_delivered(uow: Session, rt: Runtime, negotiation_id: str, kind: M, ack: d
         step = rt.script.negotiation_step(row, Trigger.DELIVERED, kind.value)
         if step is not None:
             try:
-                run_step(uow, rt, row, step)
+                run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
             except InvalidTransitionError as exc:  # the peer moved on meanwhile; the acknowledgement still counts
                 record_event(uow, rt, process_id=row.id, direction="out", message=step.value, state=row.state,
                              detail=f"scripted step skipped: {exc}")
@@ -387,31 +388,31 @@ def _follow(uow: Session, rt: Runtime, row: NegotiationRow, trigger: Trigger, *,
     if step is None:
         default()
     else:
-        run_step(uow, rt, row, step)
+        run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
 
 
-def run_step(uow: Session, rt: Runtime, row: NegotiationRow, step: Step) -> None:
+def run_step(uow: Session, rt: Runtime, row: NegotiationRow, step: Step, *, delay: float = 0.0) -> None:
     """Take one of our own moves on `row`, judged by the state table like any operator command."""
     match step:
         case Step.HOLD:
             row.pending_decision = True
         case Step.OFFER if row.role == Role.PROVIDER:
             row.offer_by = Role.PROVIDER
-            _command(uow, rt, row, M.CONTRACT_OFFER)
+            _command(uow, rt, row, M.CONTRACT_OFFER, delay=delay)
         case Step.REQUEST if row.role == Role.CONSUMER:
             row.offer_by = Role.CONSUMER
-            _command(uow, rt, row, M.CONTRACT_REQUEST)
+            _command(uow, rt, row, M.CONTRACT_REQUEST, delay=delay)
         case Step.ACCEPT if row.role == Role.CONSUMER:
-            _command(uow, rt, row, M.ACCEPTED_EVENT)
+            _command(uow, rt, row, M.ACCEPTED_EVENT, delay=delay)
         case Step.AGREE if row.role == Role.PROVIDER:
-            agree(uow, rt, row)
+            agree(uow, rt, row, delay=delay)
         case Step.VERIFY if row.role == Role.CONSUMER:
-            _command(uow, rt, row, M.VERIFICATION)
+            _command(uow, rt, row, M.VERIFICATION, delay=delay)
         case Step.FINALIZE if row.role == Role.PROVIDER:
-            _command(uow, rt, row, M.FINALIZED_EVENT)
+            _command(uow, rt, row, M.FINALIZED_EVENT, delay=delay)
         case Step.TERMINATE:
             _command(uow, rt, row, M.TERMINATION, {"code": "terminated", "reason": "terminated by the "
-                                                   + Role(row.role).lower()})
+                                                   + Role(row.role).lower()}, delay=delay)
         case _:
             raise ValueError(f"a {Role(row.role).lower()} cannot take step {step.value} in a negotiation")
 

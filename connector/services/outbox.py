@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +15,8 @@ from connector.services.runtime import Runtime
 
 
 def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, message: str,
-            params: dict[str, Any] | None = None) -> OutboxRow:
+            params: dict[str, Any] | None = None, delay: float = 0.0) -> OutboxRow:
+    """`delay` holds the message back that many seconds (a scripted peer may need time to expect it)."""
     now = rt.clock()
     row = OutboxRow(
         message_id=f"urn:uuid:{uuid.uuid4()}",
@@ -24,7 +26,7 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
         params=params or {},
         status="pending",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=now + timedelta(seconds=delay),
         created_at=now,
     )
     uow.add(row)

@@ -23,6 +23,9 @@ H, OFFER, REQUEST, ACCEPT, AGREE, VERIFY, FINALIZE, TERMINATE = (
     Step.HOLD, Step.OFFER, Step.REQUEST, Step.ACCEPT, Step.AGREE, Step.VERIFY, Step.FINALIZE, Step.TERMINATE)
 START, SUSPEND, COMPLETE = Step.START, Step.SUSPEND, Step.COMPLETE
 SUSPENSION_DELIVERED = "delivered:TransferSuspensionMessage"
+# The TCK registers the handler for our next message only after its own record shows the previous step (it polls
+# every 100 ms) and answers 404 or 409 before that; EDC's state machine ticks are as slow. Half a second is ample.
+PACE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class TckScript:
 
     The position lives in memory: a TCK run is one process that starts from an empty database.
     """
+
+    pace_seconds = PACE_SECONDS
 
     def __init__(self) -> None:
         self._position: dict[str, int] = {}
