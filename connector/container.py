@@ -19,7 +19,6 @@ from connector.persistence.tables import TransferRow
 from connector.protocol.schemas import validate_message
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
-from connector.tck.scenarios import TckScript
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
 from identity.keys import load_or_create_signing_key, public_jwk
@@ -50,6 +49,8 @@ class Connector:
         if settings.tck:
             log.warning("!!! --tck: DSP TCK test extension ON: seeded TCK data, scripted protocol moves, /tck hooks. "
                         "Conformance testing only; never use it in a dataspace !!!")
+            from connector.tck.scenarios import TckScript
+
             self.rt.script = TckScript()
         self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
         self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)
