@@ -59,6 +59,8 @@ def serve(
     identity: Annotated[str | None, Opt(help="'did' (default) or 'static' (conformance tests only).")] = None,
     static_token: Annotated[str | None, Opt(help="Static mode: the fixed Authorization value.")] = None,
     static_peer_id: Annotated[str | None, Opt(help="Static mode: the participant id of the peer.")] = None,
+    tck: Annotated[bool | None, Opt("--tck", help="DSP TCK test extension: seed, scripted moves, /tck hooks "
+                                                  "(conformance tests only; needs --identity static).")] = None,
     dsp_body_limit: Annotated[int | None, Opt(help="Largest DSP request body in bytes [default 1 MiB].")] = None,
     outbox_workers: Annotated[int | None, Opt(help="Threads that deliver DSP messages [default 8].")] = None,
     log_level: Annotated[str | None, Opt(help="debug, info, warning or error.")] = None,

@@ -47,6 +47,12 @@ class Connector:
         self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
         self.identity = self._identity()
         self.rt = Runtime(settings=settings, policies=OdrlPolicyEngine(document_loader=load_document), clock=utc_now)
+        if settings.tck:
+            log.warning("!!! --tck: DSP TCK test extension ON: seeded TCK data, scripted protocol moves, /tck hooks. "
+                        "Conformance testing only; never use it in a dataspace !!!")
+            from connector.tck.scenarios import TckScript
+
+            self.rt.script = TckScript()
         self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
         self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)
         self.outbox = OutboxWorker(self.db, self.rt, self.dsp_client, data_address_for=self.pull_address,
@@ -77,6 +83,10 @@ class Connector:
 
     def start(self) -> None:
         upgrade(self.db.engine)
+        if self.settings.tck:
+            from connector.tck.hooks import enable
+
+            enable(self)
         self.outbox.start()
 
     def stop(self) -> None:

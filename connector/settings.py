@@ -51,6 +51,7 @@ class Settings:
     identity: str = "did"
     static_token: str = ""
     static_peer_id: str = ""
+    tck: bool = False
     dsp_body_limit: int = 1024 * 1024
     access_token_ttl: int = 3600
     outbox_workers: int = 8
@@ -123,6 +124,12 @@ class Settings:
                 "static mode needs the fixed token and the peer's id",
                 "set --static-token and --static-peer-id (conformance testing only)",
             )
+        if self.tck and self.identity != "static":
+            raise SettingsError(
+                "tck",
+                "the DSP TCK extension needs the static identity mode (the TCK sends a fixed Authorization value)",
+                "add --identity static --static-token <value> --static-peer-id <TCK participant id>",
+            )
         if self.dsp_body_limit < 1024:
             raise SettingsError("dsp-body-limit", "below 1024 bytes", "use at least 1024 (default 1 MiB)")
         if not self.participant_id:
@@ -133,7 +140,7 @@ class Settings:
 
 
 _INT = {"port", "dsp_body_limit", "access_token_ttl", "outbox_workers", "outbox_max_attempts"}
-_BOOL = {"dev"}
+_BOOL = {"dev", "tck"}
 _PATH = {"data_dir", "file_root"}
 _TUPLE = {"http_source_allow"}
 NAMES = tuple(f.name for f in fields(Settings) if f.name != "extra")

@@ -76,6 +76,10 @@ def create_app(connector: Connector, *, manage_lifecycle: bool = True) -> FastAP
     app.mount(DSP_PATH, _dsp_app(connector))
     app.include_router(management_router(connector), prefix="/api/management")
     app.include_router(public_router(connector))
+    if connector.settings.tck:  # test-only extension, off by default (connector/tck)
+        from connector.tck.hooks import build_router as tck_router
+
+        app.include_router(tck_router())
     app.add_middleware(StripTrailingSlash)
     return app
 

@@ -6,6 +6,7 @@ written together (`_command`), so a crash never leaves one without the other; th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,12 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.persistence.tables import AgreementRow, NegotiationRow, ProcessedMessageRow
+from connector.services.followups import Step, Trigger
 from connector.services.offers import negotiation_permitted, resolve_offer
 from connector.services.outbox import enqueue, record_event
 from connector.services.processes import load
 from connector.services.runtime import Runtime
 from connector.settings import is_loopback_host
-from contracts import InvalidMessageError, OfferRejectedError, Role
+from contracts import InvalidMessageError, InvalidTransitionError, OfferRejectedError, Role
 from contracts.negotiation import NegotiationMessage as M
 from contracts.negotiation import NegotiationState as S
 from contracts.negotiation import command, next_state, pending_state, reached_state
@@ -68,12 +70,13 @@ def _check_pids(row: NegotiationRow, message: dict[str, Any]) -> None:
                                   process_id=row.id)
 
 
-def _command(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, params: dict[str, Any] | None = None) -> None:
+def _command(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, params: dict[str, Any] | None = None, *,
+             delay: float = 0.0) -> None:
     decided = command(S(row.state), kind, role=Role(row.role), process_id=row.id)
     row.state = decided.pending
     row.pending_decision = False
     row.updated_at = rt.clock()
-    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params)
+    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params, delay=delay)
 
 
 def _apply_inbound(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, message: dict[str, Any]) -> None:
@@ -117,7 +120,8 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     row.state = next_state(S.INITIAL, M.CONTRACT_REQUEST, sender=Role.CONSUMER, process_id=row.id)
     uow.add(row)
     _remember(uow, rt, row, message, M.CONTRACT_REQUEST)
-    _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree)
+    _follow(uow, rt, row, Trigger.CREATED,
+            default=lambda: _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree))
     return row, True
 
 
@@ -128,12 +132,16 @@ def provider_on_counter_request(uow: Session, rt: Runtime, *, participant_id: st
         return row
     _apply_inbound(uow, rt, row, M.CONTRACT_REQUEST, message)
     row.offer, row.offer_by = _offer_only(message["offer"]), Role.CONSUMER
-    try:
-        resolved = resolve_offer(uow, rt, participant_id=participant_id, offer=row.offer, target=row.asset_id)
-    except OfferRejectedError:
-        row.pending_decision = True  # a genuine counter-proposal: an operator decides
-        return row
-    _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree)
+
+    def decide() -> None:
+        try:
+            resolved = resolve_offer(uow, rt, participant_id=participant_id, offer=row.offer, target=row.asset_id)
+        except OfferRejectedError:
+            row.pending_decision = True  # a genuine counter-proposal: an operator decides
+            return
+        _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree)
+
+    _follow(uow, rt, row, Trigger.REQUEST, default=decide)
     return row
 
 
@@ -147,7 +155,7 @@ def provider_on_accepted(uow: Session, rt: Runtime, *, participant_id: str, pid:
             f"negotiation {row.id}: the consumer cannot accept its own offer; wait for a provider offer",
             process_id=row.id)
     _apply_inbound(uow, rt, row, M.ACCEPTED_EVENT, message)
-    agree(uow, rt, row)  # the consumer accepted exactly what we offered
+    _follow(uow, rt, row, Trigger.ACCEPTED, default=lambda: agree(uow, rt, row))  # it accepted what we offered
     return row
 
 
@@ -157,7 +165,7 @@ def provider_on_verification(uow: Session, rt: Runtime, *, participant_id: str, 
     if already_processed(uow, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.VERIFICATION, message)
-    _command(uow, rt, row, M.FINALIZED_EVENT)
+    _follow(uow, rt, row, Trigger.VERIFIED, default=lambda: _command(uow, rt, row, M.FINALIZED_EVENT))
     return row
 
 
@@ -172,7 +180,7 @@ def _decide_on_consumer_offer(uow: Session, rt: Runtime, row: NegotiationRow, *,
         row.pending_decision = True
 
 
-def agree(uow: Session, rt: Runtime, row: NegotiationRow) -> AgreementRow:
+def agree(uow: Session, rt: Runtime, row: NegotiationRow, *, delay: float = 0.0) -> AgreementRow:
     """Fix the agreement (id, parties, timestamp) once, then owe the consumer the ContractAgreementMessage."""
     agreement = AgreementRow(
         id=rt.new_id(), negotiation_id=row.id, role=Role.PROVIDER, provider_id=rt.settings.participant_id,
@@ -182,7 +190,7 @@ def agree(uow: Session, rt: Runtime, row: NegotiationRow) -> AgreementRow:
     )
     uow.add(agreement)
     row.agreement_id = agreement.id
-    _command(uow, rt, row, M.AGREEMENT)
+    _command(uow, rt, row, M.AGREEMENT, delay=delay)
     return agreement
 
 
@@ -217,6 +225,7 @@ def consumer_on_offer(uow: Session, rt: Runtime, *, participant_id: str, pid: st
         return row
     _apply_inbound(uow, rt, row, M.CONTRACT_OFFER, message)
     row.offer, row.offer_by, row.pending_decision = _offer_only(message["offer"]), Role.PROVIDER, True
+    _follow(uow, rt, row, Trigger.OFFER, default=lambda: None)  # by default an operator accepts or counters
     return row
 
 
@@ -241,7 +250,7 @@ def consumer_on_agreement(uow: Session, rt: Runtime, *, participant_id: str, pid
         signed_at=_parse_timestamp(agreement.get("timestamp"), rt), finalized=False,
     ))
     row.agreement_id = agreement["@id"]
-    _command(uow, rt, row, M.VERIFICATION)
+    _follow(uow, rt, row, Trigger.AGREEMENT, default=lambda: _command(uow, rt, row, M.VERIFICATION))
     return row
 
 
@@ -351,6 +360,14 @@ def on_delivered(uow: Session, rt: Runtime, negotiation_id: str, kind: M, ack: d
         if target is S.FINALIZED:
             _mark_finalized(uow, row)
     record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state)
+    if row.state == target:
+        step = rt.script.negotiation_step(row, Trigger.DELIVERED, kind.value)
+        if step is not None:
+            try:
+                run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
+            except InvalidTransitionError as exc:  # the peer moved on meanwhile; the acknowledgement still counts
+                record_event(uow, rt, process_id=row.id, direction="out", message=step.value, state=row.state,
+                             detail=f"scripted step skipped: {exc}")
 
 
 def on_failed(uow: Session, rt: Runtime, negotiation_id: str, kind: M, reason: str) -> None:
@@ -362,6 +379,42 @@ def on_failed(uow: Session, rt: Runtime, negotiation_id: str, kind: M, reason: s
     row.state = S.TERMINATED
     row.error_detail = f"{kind.value} failed: {reason}"
     row.updated_at = rt.clock()
+
+
+# -- follow-ups: the default automation, or a script's step -----------------------------------------------------
+def _follow(uow: Session, rt: Runtime, row: NegotiationRow, trigger: Trigger, *,
+            default: Callable[[], Any]) -> None:
+    step = rt.script.negotiation_step(row, trigger)
+    if step is None:
+        default()
+    else:
+        run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
+
+
+def run_step(uow: Session, rt: Runtime, row: NegotiationRow, step: Step, *, delay: float = 0.0) -> None:
+    """Take one of our own moves on `row`, judged by the state table like any operator command."""
+    match step:
+        case Step.HOLD:
+            row.pending_decision = True
+        case Step.OFFER if row.role == Role.PROVIDER:
+            row.offer_by = Role.PROVIDER
+            _command(uow, rt, row, M.CONTRACT_OFFER, delay=delay)
+        case Step.REQUEST if row.role == Role.CONSUMER:
+            row.offer_by = Role.CONSUMER
+            _command(uow, rt, row, M.CONTRACT_REQUEST, delay=delay)
+        case Step.ACCEPT if row.role == Role.CONSUMER:
+            _command(uow, rt, row, M.ACCEPTED_EVENT, delay=delay)
+        case Step.AGREE if row.role == Role.PROVIDER:
+            agree(uow, rt, row, delay=delay)
+        case Step.VERIFY if row.role == Role.CONSUMER:
+            _command(uow, rt, row, M.VERIFICATION, delay=delay)
+        case Step.FINALIZE if row.role == Role.PROVIDER:
+            _command(uow, rt, row, M.FINALIZED_EVENT, delay=delay)
+        case Step.TERMINATE:
+            _command(uow, rt, row, M.TERMINATION, {"code": "terminated", "reason": "terminated by the "
+                                                   + Role(row.role).lower()}, delay=delay)
+        case _:
+            raise ValueError(f"a {Role(row.role).lower()} cannot take step {step.value} in a negotiation")
 
 
 def next_state_after(kind: M) -> S:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -13,11 +14,13 @@ from connector.services.runtime import Runtime
 
 
 def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, message: str,
-            params: dict[str, Any] | None = None) -> OutboxRow:
+            params: dict[str, Any] | None = None, delay: float = 0.0) -> OutboxRow:
     """Queue `message`; when nothing of this process is pending, lease it at once and hand it to a sender after
-    commit (messages of one process go out in order, so a later one waits for its predecessor's acknowledgement)."""
+    commit (messages of one process go out in order, so a later one waits for its predecessor's acknowledgement).
+    `delay` holds the message back that many seconds (a scripted peer may need time to expect it); the dispatcher
+    sends it once due."""
     now = rt.clock()
-    lease = None if has_pending(uow, process_id) else rt.outbox.lease_for(now)
+    lease = None if delay > 0 or has_pending(uow, process_id) else rt.outbox.lease_for(now)
     row = OutboxRow(
         message_id=f"urn:uuid:{uuid.uuid4()}",
         process_type=process_type,
@@ -26,7 +29,7 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
         params=params or {},
         status="pending",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=now + timedelta(seconds=delay),
         created_at=now,
         leased_by=lease[0] if lease else None,
         lease_until=lease[1] if lease else None,

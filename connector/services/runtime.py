@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from connector.services.followups import NoScript, Script
 from connector.settings import Settings
 from policies import PolicyEngine
 
@@ -54,3 +55,4 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = new_urn
     outbox: OutboxDispatch = field(default_factory=NoOutbox)
+    script: Script = field(default_factory=NoScript)

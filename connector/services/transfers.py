@@ -19,11 +19,12 @@ from connector.persistence.tables import (
     ProcessedMessageRow,
     TransferRow,
 )
+from connector.services.followups import Step, Trigger
 from connector.services.negotiations import already_processed, check_callback
 from connector.services.outbox import enqueue, record_event
 from connector.services.processes import load
 from connector.services.runtime import Runtime
-from contracts import InvalidMessageError, Role
+from contracts import InvalidMessageError, InvalidTransitionError, Role
 from contracts.negotiation import NegotiationState
 from contracts.negotiation import reached_state as negotiation_reached
 from contracts.transfer import TransferMessage as M
@@ -45,11 +46,12 @@ def get_local(uow: Session, transfer_id: str, *, lock: bool = False) -> Transfer
     return load(uow, TransferRow, transfer_id, what="transfer process", lock=lock)
 
 
-def _command(uow: Session, rt: Runtime, row: TransferRow, kind: M, params: dict[str, Any] | None = None) -> None:
+def _command(uow: Session, rt: Runtime, row: TransferRow, kind: M, params: dict[str, Any] | None = None, *,
+             delay: float = 0.0) -> None:
     decided = command(S(row.state), kind, role=Role(row.role), process_id=row.id)
     row.state = decided.pending
     row.updated_at = rt.clock()
-    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params)
+    enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=kind.value, params=params, delay=delay)
 
 
 def _check_pids(row: TransferRow, message: dict[str, Any]) -> None:
@@ -104,7 +106,8 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     row.state = next_state(S.INITIAL, M.REQUEST, sender=Role.CONSUMER, process_id=row.id)
     uow.add(row)
     record_event(uow, rt, process_id=row.id, direction="in", message=M.REQUEST.value, state=row.state)
-    _command(uow, rt, row, M.START)
+    scripted = rt.script.transfer_step(row, Trigger.CREATED)
+    run_step(uow, rt, row, scripted or Step.START, delay=rt.script.pace_seconds if scripted else 0.0)
     return row, True
 
 
@@ -166,7 +169,30 @@ def on_message(uow: Session, rt: Runtime, *, participant_id: str, pid: str, kind
         _store_edr(uow, rt, row, message["dataAddress"])
     if kind in (M.TERMINATION, M.SUSPENSION) and message.get("reason"):
         row.error_detail = "; ".join(map(str, message["reason"]))
+    if kind is M.START and row.role == Role.CONSUMER:
+        run_step(uow, rt, row, rt.script.transfer_step(row, Trigger.STARTED) or Step.HOLD,
+                 delay=rt.script.pace_seconds)
     return row
+
+
+def run_step(uow: Session, rt: Runtime, row: TransferRow, step: Step, *, delay: float = 0.0) -> None:
+    """Take one of our own moves on `row`, judged by the state table like any operator command."""
+    match step:
+        case Step.HOLD:
+            pass
+        case Step.REQUEST if row.role == Role.CONSUMER:
+            _command(uow, rt, row, M.REQUEST, delay=delay)
+        case Step.START:
+            _command(uow, rt, row, M.START, delay=delay)
+        case Step.SUSPEND:
+            _command(uow, rt, row, M.SUSPENSION, {"code": "suspended", "reason": "suspended"}, delay=delay)
+        case Step.COMPLETE:
+            _command(uow, rt, row, M.COMPLETION, delay=delay)
+        case Step.TERMINATE:
+            _command(uow, rt, row, M.TERMINATION, {"code": "terminated", "reason": "terminated"}, delay=delay)
+            row.error_detail = "terminated"
+        case _:
+            raise ValueError(f"a {Role(row.role).lower()} cannot take step {step.value} in a transfer")
 
 
 def _store_edr(uow: Session, rt: Runtime, row: TransferRow, address: dict[str, Any]) -> None:
@@ -221,6 +247,14 @@ def on_delivered(uow: Session, rt: Runtime, transfer_id: str, kind: M, ack: dict
     record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state)
     if kind is M.START and row.role == Role.PROVIDER and row.transfer_type == PUSH and row.state == S.STARTED:
         enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=PUSH_JOB)
+    if row.state == target:
+        step = rt.script.transfer_step(row, Trigger.DELIVERED, kind.value)
+        if step is not None:
+            try:
+                run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
+            except InvalidTransitionError as exc:  # the peer moved on meanwhile; the acknowledgement still counts
+                record_event(uow, rt, process_id=row.id, direction="out", message=step.value, state=row.state,
+                             detail=f"scripted step skipped: {exc}")
 
 
 def on_failed(uow: Session, rt: Runtime, transfer_id: str, kind: M, reason: str) -> None:

@@ -77,3 +77,11 @@ def test_public_url_check_warns_when_the_url_does_not_reach_us(caplog: pytest.Lo
     with caplog.at_level("WARNING"):
         assert _check_public_url(settings, attempts=1) is False
     assert "PUBLIC URL CHECK FAILED" in caplog.text and "--public-url" in caplog.text
+
+
+def test_the_tck_extension_is_off_unless_asked_and_needs_static_identity() -> None:
+    assert load_settings(BASE, environ={}).tck is False
+    static = {"SOVRA_IDENTITY": "static", "SOVRA_STATIC_TOKEN": "t", "SOVRA_STATIC_PEER_ID": "TCK_PARTICIPANT"}
+    assert load_settings(BASE, environ={**static, "SOVRA_TCK": "1"}).tck is True
+    with pytest.raises(SettingsError, match="tck.*static identity"):
+        load_settings(BASE, environ={"SOVRA_TCK": "1"})
