@@ -43,6 +43,10 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
 
 
 def has_pending(uow: Session, process_id: str) -> bool:
+    """Whether a message of this process still waits to be sent or acknowledged; a process created in this very
+    transaction has none, and is told apart without a query."""
+    if any(getattr(obj, "id", None) == process_id for obj in uow.new if not isinstance(obj, OutboxRow)):
+        return False
     return uow.scalar(select(OutboxRow.seq).where(OutboxRow.status == "pending",
                                                  OutboxRow.process_id == process_id).limit(1)) is not None
 

@@ -329,13 +329,21 @@ class OutboxWorker:
     def _finish(self, delivery: Delivery, *, ack: dict[str, Any] | None = None, error: str | None = None,
                 fatal: bool = False) -> None:
         with self._db.unit_of_work() as uow:
+            if error is None:
+                sent = uow.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.seq == delivery.seq, OutboxRow.leased_by == self._id,
+                           OutboxRow.status == "pending")
+                    .values(status="sent", sent_at=self._rt.clock(), lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+                if sent.rowcount == 1:  # otherwise our lease ran out and another sender owns the row now
+                    self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery),
+                                                         ack)
+                    self._lease_next(uow, delivery.process_id)
+                return
             row = uow.get(OutboxRow, delivery.seq)
             if row is None or row.leased_by != self._id:
-                return
-            if error is None:
-                row.status, row.sent_at, row.lease_until = "sent", self._rt.clock(), None
-                self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery), ack)
-                self._lease_next(uow, delivery.process_id)
                 return
             row.attempts += 1
             row.last_error = error
