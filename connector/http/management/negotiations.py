@@ -90,7 +90,7 @@ def initiate_negotiation(body: Body, connector: ConnectorDep) -> JSONResponse:
     offer = _as_offer(request.policy, assigner=provider_id)
     with transaction(connector) as uow:
         row = negotiations.initiate(uow, connector.rt, counter_party_address=dsp_base, counter_party_id=provider_id,
-                                    offer=offer)
+                                    offer=offer, request_context=request.request_context)
         return respond(shape.id_response(row.id, row.created_at))
 
 

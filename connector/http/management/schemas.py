@@ -111,6 +111,10 @@ class DatasetRequestInput(_CounterParty):
 
 class ContractRequestInput(_CounterParty):
     policy: dict[str, Any] = Field(description="The offer from the catalog, with @id, assigner and target")
+    request_context: dict[str, Any] | None = Field(
+        None, alias="requestContext",
+        description="What we declare for the contract policy, by left operand (e.g. {\"purpose\": <IRI>}); "
+                    "sent to the provider with the request and kept with the agreement")
     callback_addresses: list[Any] = Field(default_factory=list, alias="callbackAddresses",
                                           description="Accepted and ignored: Sovra sends no callbacks")
 
