@@ -11,6 +11,10 @@ Where each scope is decided:
 - `monitor`: the agreement of each STARTED transfer, periodically (`connector.workers.monitor`);
 - `compute`: a compute-to-data job against its agreement (for the compute-to-data service).
 
+Actions: catalog and negotiation ask about the use each rule governs (an offer of `c2d:compute` only is still
+offered and agreed). A transfer hands the data over, so transfer and monitor ask for `odrl:use`: an agreement
+that grants only a narrower action (compute, read) never starts a transfer. Compute asks for `c2d:compute`.
+
 The PolicyContext built here is the only place that decides what the engine knows: the clock, the requester's
 claims (`rt.claims`), the agreement's start and use counter, and what the consumer declared.
 """
@@ -23,15 +27,18 @@ from typing import Any
 from connector.persistence.tables import AgreementRow
 from connector.services.runtime import Runtime
 from contracts import InvalidMessageError
-from policies import Decision, PolicyContext, Scope
+from policies import C2D, ODRL, Decision, PolicyContext, Scope
 
 MAX_CONTEXT_ENTRIES = 32
+TRANSFER_ACTION = ODRL + "use"
+COMPUTE_ACTION = C2D + "compute"
 
 
 def context(rt: Runtime, scope: Scope, participant_id: str, *, agreement: AgreementRow | None = None,
-            parameters: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None) -> PolicyContext:
+            action: str | None = None, parameters: Mapping[str, Any] | None = None,
+            state: Mapping[str, Any] | None = None) -> PolicyContext:
     return PolicyContext(
-        scope=scope, participant_id=participant_id, now=rt.clock(), claims=rt.claims(participant_id),
+        scope=scope, participant_id=participant_id, now=rt.clock(), claims=rt.claims(participant_id), action=action,
         agreement_start=agreement.signed_at if agreement is not None else None,
         parameters=dict(parameters or {}), state=dict(state or {}),
     )
@@ -68,13 +75,14 @@ def compute_decision(rt: Runtime, agreement: AgreementRow, job: Mapping[str, Any
     `state` adds what the compute service knows (`dp_epsilon_spent`, `consent_given`, ...)."""
     parameters = {**(agreement.request_context or {}), **job}
     return rt.policies.evaluate(agreement.policy, context(
-        rt, Scope.COMPUTE, agreement.consumer_id, agreement=agreement, parameters=parameters,
+        rt, Scope.COMPUTE, agreement.consumer_id, agreement=agreement, action=COMPUTE_ACTION, parameters=parameters,
         state={"use_count": agreement.use_count or 0, **(state or {})}))
 
 
 def _agreement_decision(rt: Runtime, agreement: AgreementRow, scope: Scope, *, uses_before: int) -> Decision:
     return rt.policies.evaluate(agreement.policy, context(
-        rt, scope, agreement.consumer_id, agreement=agreement, parameters=agreement.request_context,
+        rt, scope, agreement.consumer_id, agreement=agreement, action=TRANSFER_ACTION,
+        parameters=agreement.request_context,
         state={"use_count": uses_before}))
 
 
