@@ -63,6 +63,11 @@ def serve(
                                                   "(conformance tests only; needs --identity static).")] = None,
     dsp_body_limit: Annotated[int | None, Opt(help="Largest DSP request body in bytes [default 1 MiB].")] = None,
     outbox_workers: Annotated[int | None, Opt(help="Threads that deliver DSP messages [default 8].")] = None,
+    policy_monitor_interval: Annotated[float | None, Opt(help="Seconds between re-evaluations of the agreements "
+                                                          "of started transfers; 0 switches the monitor off "
+                                                          "[SOVRA_POLICY_MONITOR_INTERVAL, default 30].")] = None,
+    participant_claims: Annotated[Path | None, Opt(help="JSON file: participant DID -> claims (membership, role, "
+                                                        "country) that policies may test.")] = None,
     log_level: Annotated[str | None, Opt(help="debug, info, warning or error.")] = None,
 ) -> None:
     """Run one connector: DSP, management API, data plane and DID document on one port."""

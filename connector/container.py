@@ -12,6 +12,7 @@ from connector.dataplane.public_api import pull_data_address
 from connector.dataplane.wiring import push_transfer
 from connector.dsp.client import DspClient
 from connector.identity_service import DidIdentityService, DidResolver, IdentityService, StaticIdentityService
+from connector.participant_claims import load_claims
 from connector.persistence.database import Database
 from connector.persistence.migrate import upgrade
 from connector.persistence.replay import DatabaseReplayGuard
@@ -20,6 +21,7 @@ from connector.protocol.jsonld import load_document
 from connector.protocol.schemas import validate_message
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
+from connector.workers.monitor import PolicyMonitor
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
 from identity.keys import load_or_create_signing_key, public_jwk
@@ -46,7 +48,8 @@ class Connector:
                                  transport=transport)
         self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
         self.identity = self._identity()
-        self.rt = Runtime(settings=settings, policies=OdrlPolicyEngine(document_loader=load_document), clock=utc_now)
+        self.rt = Runtime(settings=settings, policies=OdrlPolicyEngine(document_loader=load_document), clock=utc_now,
+                          claims=load_claims(settings.participant_claims))
         if settings.tck:
             log.warning("!!! --tck: DSP TCK test extension ON: seeded TCK data, scripted protocol moves, /tck hooks. "
                         "Conformance testing only; never use it in a dataspace !!!")
@@ -58,6 +61,7 @@ class Connector:
         self.outbox = OutboxWorker(self.db, self.rt, self.dsp_client, data_address_for=self.pull_address,
                                    push=self.push, validate=validate_message, threads=settings.outbox_workers)
         self.rt.outbox = self.outbox
+        self.monitor = PolicyMonitor(self.db, self.rt, interval=settings.policy_monitor_interval)
 
     def _identity(self) -> IdentityService:
         s = self.settings
@@ -88,8 +92,10 @@ class Connector:
 
             enable(self)
         self.outbox.start()
+        self.monitor.start()
 
     def stop(self) -> None:
+        self.monitor.stop()
         self.outbox.stop()
         self.http.close()
         self.db.dispose()

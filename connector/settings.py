@@ -56,6 +56,8 @@ class Settings:
     access_token_ttl: int = 3600
     outbox_workers: int = 8
     outbox_max_attempts: int = 10
+    policy_monitor_interval: float = 30.0
+    participant_claims: Path | None = None
     log_level: str = "info"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -136,12 +138,16 @@ class Settings:
             raise SettingsError("participant-id", "empty", "leave it unset to use the did:web of --public-url")
         if self.outbox_workers < 1:
             raise SettingsError("outbox-workers", "must be at least 1", "use e.g. 8")
+        if self.policy_monitor_interval < 0:
+            raise SettingsError("policy-monitor-interval", "must not be negative",
+                                "use seconds between re-evaluations, e.g. 30, or 0 to switch the monitor off")
         return self
 
 
 _INT = {"port", "dsp_body_limit", "access_token_ttl", "outbox_workers", "outbox_max_attempts"}
+_FLOAT = {"policy_monitor_interval"}
 _BOOL = {"dev", "tck"}
-_PATH = {"data_dir", "file_root"}
+_PATH = {"data_dir", "file_root", "participant_claims"}
 _TUPLE = {"http_source_allow"}
 NAMES = tuple(f.name for f in fields(Settings) if f.name != "extra")
 
@@ -151,6 +157,8 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name in _INT:
             return int(value)
+        if name in _FLOAT:
+            return float(value)
         if name in _BOOL:
             if isinstance(value, bool):
                 return value

@@ -11,6 +11,7 @@ Reading and checking
   pointer, what is wrong and the fix (`Issue.to_json()` is JSON-serialisable). `Issue.layer` is `structure`
   (DSP 2025-1 policy shape), `jsonld` (terms no context defines, the old `neq`->`odrl:neg` context) or `profile`
   (unknown left operand, misspelled operator, wrong value type); `Issue.severity` is `error` or `warning`.
+- `describe(policy) -> dict`: the policy in words (rules, constraints, duties), e.g. for a consumer's preview.
 - `TEMPLATES`, `template(name, **params) -> dict`: ready-made policies (time window, purpose, membership,
   compute-only with k and epsilon) as DSP compact JSON-LD.
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from policies.describe import describe
 from policies.engine import Decision, PolicyContext, PolicyEngine, Scope
 from policies.evaluator import Behaviour, CompiledPolicy, DutyMode, Options, compile_policy
 from policies.minimal import MinimalPolicyEngine
@@ -79,5 +81,5 @@ __all__ = [
     "DutyMode", "Issue", "Kind", "LeftOperand", "LogicalConstraint", "MinimalPolicyEngine", "Obligation",
     "OdrlPolicyEngine", "OperandRegistry", "Options", "Party", "Permission", "Policy", "PolicyContext",
     "PolicyEngine", "PolicyError", "PolicyType", "Prohibition", "Request", "RuleKind", "Scope", "State",
-    "compile_policy", "evaluate", "fact_operand", "parse", "read_json", "template", "validate",
+    "compile_policy", "describe", "evaluate", "fact_operand", "parse", "read_json", "template", "validate",
 ]

@@ -15,6 +15,9 @@ from contracts.transfer import wire_state as transfer_wire_state
 
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 CONTEXT = [DSP_CONTEXT]
+REQUEST_CONTEXT = "https://w3id.org/sovra/policy/v1#requestContext"
+"""Sovra's extension of the first ContractRequestMessage: what the consumer declares for the contract policy
+(left operand -> value, e.g. purpose). A full IRI, so DSP peers that do not know it ignore it."""
 
 
 def envelope(message_type: str, message_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -83,8 +86,9 @@ def negotiation_message(kind: NegotiationMessage, row: NegotiationRow, *, messag
             offer = message_offer(row.offer, row.asset_id or "")
             if row.provider_pid:  # a counter-request on a negotiation the provider knows
                 return envelope(kind.value, message_id, offer=offer, **pids)
+            declared = {REQUEST_CONTEXT: row.request_context} if row.request_context else {}
             return envelope(kind.value, message_id, consumerPid=row.consumer_pid,
-                            callbackAddress=callback_address, offer=offer)
+                            callbackAddress=callback_address, offer=offer, **declared)
         case NegotiationMessage.CONTRACT_OFFER:
             offer = message_offer(row.offer, row.asset_id or "")
             if row.consumer_pid:

@@ -65,6 +65,8 @@ class NegotiationRow(Base):
     contract_definition_id: Mapped[str | None] = mapped_column(String(512))
     offer: Mapped[dict[str, Any]] = mapped_column(default=dict)
     offer_by: Mapped[str] = mapped_column(String(16))
+    request_context: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """What the consumer declared for the contract policy (purpose, ...); see `services.policy_scopes`."""
     agreement_id: Mapped[str | None] = mapped_column(String(512))
     pending_decision: Mapped[bool] = mapped_column(Boolean, default=False)
     error_detail: Mapped[str | None] = mapped_column(Text)
@@ -83,6 +85,10 @@ class AgreementRow(Base):
     policy: Mapped[dict[str, Any]]
     signed_at: Mapped[datetime]
     finalized: Mapped[bool] = mapped_column(Boolean, default=False)
+    request_context: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """The consumer's declared context the agreement was made on; transfer and monitor evaluate with it."""
+    use_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Transfers started under this agreement (the ODRL `count` left operand)."""
 
 
 class TransferRow(Base):

@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.dsp.messages import REQUEST_CONTEXT
 from connector.persistence.tables import AgreementRow, NegotiationRow, ProcessedMessageRow
 from connector.services.followups import Step, Trigger
 from connector.services.offers import negotiation_permitted, resolve_offer
 from connector.services.outbox import enqueue, record_event
+from connector.services.policy_scopes import checked_request_context
 from connector.services.processes import load
 from connector.services.runtime import Runtime
 from connector.settings import is_loopback_host
@@ -114,6 +116,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
         id=rt.new_id(), role=Role.PROVIDER, state=S.INITIAL, consumer_pid=consumer_pid, provider_pid=None,
         counter_party_id=participant_id, counter_party_address=callback, asset_id=resolved.asset.id,
         contract_definition_id=resolved.definition.id, offer=_offer_only(offer), offer_by=Role.CONSUMER,
+        request_context=checked_request_context(message.get(REQUEST_CONTEXT), where=REQUEST_CONTEXT),
         created_at=now, updated_at=now,
     )
     row.provider_pid = row.id
@@ -170,7 +173,7 @@ def provider_on_verification(uow: Session, rt: Runtime, *, participant_id: str, 
 
 
 def _decide_on_consumer_offer(uow: Session, rt: Runtime, row: NegotiationRow, *, auto: bool) -> None:
-    permitted, why = negotiation_permitted(rt, row.offer, row.counter_party_id)
+    permitted, why = negotiation_permitted(rt, row.offer, row.counter_party_id, row.request_context)
     if not permitted:
         _command(uow, rt, row, M.TERMINATION, {"code": "policy.denied", "reason": why})
         row.error_detail = f"contract policy denies {row.counter_party_id}: {why}"
@@ -186,7 +189,7 @@ def agree(uow: Session, rt: Runtime, row: NegotiationRow, *, delay: float = 0.0)
         id=rt.new_id(), negotiation_id=row.id, role=Role.PROVIDER, provider_id=rt.settings.participant_id,
         consumer_id=row.counter_party_id, asset_id=row.asset_id or "",
         policy={**policy_rules(row.offer), **({"profile": row.offer["profile"]} if "profile" in row.offer else {})},
-        signed_at=rt.clock().replace(microsecond=0), finalized=False,
+        signed_at=rt.clock().replace(microsecond=0), finalized=False, request_context=row.request_context,
     )
     uow.add(agreement)
     row.agreement_id = agreement.id
@@ -278,7 +281,7 @@ def on_termination(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
 
 # -- operator commands (management API) ----------------------------------------------------------------------------
 def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, counter_party_id: str,
-             offer: dict[str, Any]) -> NegotiationRow:
+             offer: dict[str, Any], request_context: dict[str, Any] | None = None) -> NegotiationRow:
     """Consumer: ask a provider for one of its offers (the offer must carry @id and target)."""
     target = offer.get("target")
     if not offer.get("@id") or not target:
@@ -288,6 +291,7 @@ def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, counter_p
         id=rt.new_id(), role=Role.CONSUMER, state=S.INITIAL, provider_pid=None,
         counter_party_id=counter_party_id, counter_party_address=counter_party_address.rstrip("/"),
         asset_id=target, offer=_offer_only(offer), offer_by=Role.CONSUMER, created_at=now, updated_at=now,
+        request_context=checked_request_context(request_context),
     )
     row.consumer_pid = row.id
     uow.add(row)

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from catalog import Asset, ContractDefinition, Criterion, dcat, matches
 from connector.persistence.tables import AssetRow, ContractDefinitionRow, PolicyDefinitionRow
+from connector.services.policy_scopes import catalog_decision, negotiation_decision
 from connector.services.runtime import Runtime
 from contracts import OfferId, OfferRejectedError
 from contracts.offers import same_rules
-from policies import PolicyContext, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +45,7 @@ def access_permitted(uow: Session, rt: Runtime, definition: ContractDefinition, 
     policy = policy_of(uow, definition.access_policy_id)
     if policy is None:  # a definition whose access policy was deleted offers nothing (fail closed)
         return False
-    context = PolicyContext(scope=Scope.CATALOG, participant_id=participant_id, now=rt.clock())
-    return rt.policies.evaluate(policy, context).permitted
+    return catalog_decision(rt, policy, participant_id).permitted
 
 
 def resolve_offer(uow: Session, rt: Runtime, *, participant_id: str, offer: dict[str, Any],
@@ -76,7 +75,7 @@ def resolve_offer(uow: Session, rt: Runtime, *, participant_id: str, offer: dict
     return ResolvedOffer(definition=definition, asset=asset, contract_policy=contract_policy)
 
 
-def negotiation_permitted(rt: Runtime, policy: dict[str, Any], participant_id: str) -> tuple[bool, str]:
-    context = PolicyContext(scope=Scope.NEGOTIATION, participant_id=participant_id, now=rt.clock())
-    decision = rt.policies.evaluate(policy, context)
+def negotiation_permitted(rt: Runtime, policy: dict[str, Any], participant_id: str,
+                          request_context: dict[str, Any] | None = None) -> tuple[bool, str]:
+    decision = negotiation_decision(rt, policy, participant_id, request_context)
     return decision.permitted, decision.explain()

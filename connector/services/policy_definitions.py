@@ -2,9 +2,10 @@
 
 Policies are stored in the DSP 2025-1 compact shape (unprefixed `permission`, `action`, `constraint`, ...), the
 shape the policy engine evaluates and the catalog advertises; the management edge converts whatever JSON-LD a
-client sent into it before calling here. The structural check below is deliberately shallow (policy type, rules
-and constraints are objects in lists); the policy engine judges meaning. A policy a contract definition uses
-cannot be deleted (as in EDC): the definition would then offer nothing, silently.
+client sent into it before calling here. A policy is checked twice before it is stored: a shallow shape check
+(policy type, rules and constraints are objects in lists), then the ODRL validator (`policies.validate`): its
+errors refuse the policy, naming each JSON pointer and the fix; its warnings (`review`) do not block. A policy a
+contract definition uses cannot be deleted (as in EDC): the definition would then offer nothing, silently.
 
     PolicyDefinitionError
     ├── PolicyDefinitionNotFoundError   no definition with that id
@@ -16,6 +17,7 @@ cannot be deleted (as in EDC): the definition would then offer nothing, silently
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -23,11 +25,15 @@ from sqlalchemy.orm import Session
 
 from connector.persistence.tables import ContractDefinitionRow, PolicyDefinitionRow
 from connector.services.runtime import Runtime
+from policies import Issue, validate
 
 POLICY_TYPES = ("Set", "Offer", "Agreement", "Policy")
 RULE_KEYS = ("permission", "prohibition", "obligation")
 _NESTED_RULES = ("duty", "remedy", "consequence")
 _LOGICAL = ("and", "or", "xone", "andSequence")
+# Validator findings that do not apply to a stored definition: the definition's own @id names the policy (offers
+# and agreements made from it get ids of their own).
+_NOT_FOR_DEFINITIONS = frozenset({"missing-id"})
 
 
 class PolicyDefinitionError(Exception):
@@ -56,14 +62,45 @@ class PolicyDefinitionInUseError(PolicyDefinitionError):
 
 
 class InvalidPolicyError(PolicyDefinitionError):
-    def __init__(self, pointer: str, problem: str) -> None:
+    def __init__(self, pointer: str, problem: str, issues: tuple[dict[str, str], ...] = ()) -> None:
         self.pointer = pointer
         self.problem = problem
+        self.issues = issues
+        """Every blocking finding of the validator (pointer, problem, fix, ...), when it found them."""
         super().__init__(f"{pointer} {problem}")
+
+    @classmethod
+    def from_issues(cls, errors: list[Issue], *, pointer: str) -> InvalidPolicyError:
+        found = tuple({**e.to_json(), "pointer": pointer + e.pointer} for e in errors)
+        first = found[0]
+        others = "".join(f"; also {i['pointer']}: {i['problem']} (fix: {i['fix']})" for i in found[1:])
+        return cls(first["pointer"], f"{first['problem']} (fix: {first['fix']}){others}", found)
+
+
+_EMPTY_POLICY_FIX = ('add a rule; to let everyone use the asset write "permission": [{"action": "use"}] (EDC reads '
+                     "an empty policy as allow-all, ODRL as permitting nothing, so Sovra refuses it)")
+
+
+def review(policy: Mapping[str, Any]) -> list[Issue]:
+    """What the ODRL validator finds in a policy in stored (DSP compact) shape, as it applies to a definition."""
+    return [replace(i, fix=_EMPTY_POLICY_FIX) if i.code == "no-rules" else i
+            for i in validate(policy) if i.code not in _NOT_FOR_DEFINITIONS]
 
 
 def check_policy(policy: Any, *, pointer: str = "/policy") -> dict[str, Any]:
-    """Return the policy with its `@type` defaulted to Set; raise InvalidPolicyError naming the JSON pointer."""
+    """A policy fit to store: `check_shape`, then no error from the ODRL validator (warnings pass)."""
+    checked = check_shape(policy, pointer=pointer)
+    errors = [i for i in review(checked) if i.severity == "error"]
+    if errors:
+        raise InvalidPolicyError.from_issues(errors, pointer=pointer)
+    return checked
+
+
+def check_shape(policy: Any, *, pointer: str = "/policy") -> dict[str, Any]:
+    """Return the policy with its `@type` defaulted to Set; raise InvalidPolicyError naming the JSON pointer.
+
+    Shape only: a peer's offer may use left operands our engine does not know, and a consumer may still ask
+    for it (the provider judges its own policy)."""
     if not isinstance(policy, Mapping):
         raise InvalidPolicyError(pointer, "must be a JSON object (an ODRL policy)")
     checked = dict(policy)

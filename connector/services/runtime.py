@@ -1,10 +1,10 @@
-"""What every service needs besides the unit of work: settings, the policy engine, a clock, an id source, and the
-outbox worker to hand new messages to."""
+"""What every service needs besides the unit of work: settings, the policy engine, a clock, an id source, the
+outbox worker to hand new messages to, and where participants' claims come from."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -16,6 +16,10 @@ from policies import PolicyEngine
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def no_claims(participant_id: str) -> Mapping[str, Any]:
+    return {}
 
 
 def new_urn() -> str:
@@ -56,3 +60,5 @@ class Runtime:
     new_id: Callable[[], str] = new_urn
     outbox: OutboxDispatch = field(default_factory=NoOutbox)
     script: Script = field(default_factory=NoScript)
+    claims: Callable[[str], Mapping[str, Any]] = no_claims
+    """A participant's identity claims (membership, role, country, ...) that policies may test."""

@@ -22,6 +22,7 @@ from connector.persistence.tables import (
 from connector.services.followups import Step, Trigger
 from connector.services.negotiations import already_processed, check_callback
 from connector.services.outbox import enqueue, record_event
+from connector.services.policy_scopes import count_use, transfer_decision
 from connector.services.processes import load
 from connector.services.runtime import Runtime
 from contracts import InvalidMessageError, InvalidTransitionError, Role
@@ -30,7 +31,6 @@ from contracts.negotiation import reached_state as negotiation_reached
 from contracts.transfer import TransferMessage as M
 from contracts.transfer import TransferState as S
 from contracts.transfer import command, next_state, pending_state, reached_state
-from policies import PolicyContext, Scope
 
 PROCESS = "transfer"
 PULL, PUSH = "HttpData-PULL", "HttpData-PUSH"
@@ -91,10 +91,10 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     destination = message.get("dataAddress")
     if transfer_format == PUSH and not destination:
         raise InvalidMessageError(f"format {PUSH} needs a dataAddress to push to")
-    decision = rt.policies.evaluate(agreement.policy, PolicyContext(
-        scope=Scope.TRANSFER, participant_id=participant_id, now=rt.clock(), agreement_start=agreement.signed_at))
+    decision = transfer_decision(rt, agreement)
     if not decision.permitted:
         raise InvalidMessageError(f"agreement {agreement.id} no longer permits a transfer: {decision.explain()}")
+    count_use(agreement)
     now = rt.clock()
     row = TransferRow(
         id=rt.new_id(), role=Role.PROVIDER, state=S.INITIAL, consumer_pid=consumer_pid,
@@ -112,7 +112,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
 
 
 def _agreement_for(uow: Session, agreement_id: str, participant_id: str) -> AgreementRow:
-    agreement = uow.get(AgreementRow, agreement_id)
+    agreement = uow.get(AgreementRow, agreement_id, with_for_update=True)  # its use counter changes below
     if agreement is None or agreement.role != Role.PROVIDER or agreement.consumer_id != participant_id:
         raise InvalidMessageError(f"agreement {agreement_id} does not exist between us and {participant_id}")
     negotiation = uow.get(NegotiationRow, agreement.negotiation_id)

@@ -2,7 +2,8 @@
 
 Authentication is applied once, here, to every route (`X-Api-Key`). Bodies may be EDC's JSON-LD or plain JSON
 (`jsonld_io`); answers follow EDC v3's compacted shapes (`representations`). Sovra's extensions (autoAgree,
-approve/decline, accept, counteroffer, provider-initiated offers, events, complete) are marked in each summary.
+approve/decline, accept, counteroffer, provider-initiated offers, events, complete, policy authoring, negotiation
+preview) are marked in each summary.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from connector.http.management import (
     edrs,
     negotiations,
     policies,
+    policy_authoring,
     transfers,
 )
 from connector.http.management.auth import api_key_guard
 from connector.http.management.schemas import ApiError
 
-_ROUTERS = (assets.router, policies.router, contractdefinitions.router, catalog.router, negotiations.router,
-            agreements.router, transfers.router, edrs.router)
+_ROUTERS = (assets.router, policies.router, policy_authoring.router, contractdefinitions.router, catalog.router,
+            negotiations.router, agreements.router, transfers.router, edrs.router)
 
 
 def build_router(connector: Connector) -> APIRouter:

@@ -70,7 +70,8 @@ def translate(exc: Exception) -> ManagementRequestError | None:
     if isinstance(exc, _CONFLICT):
         return ManagementRequestError(409, "conflict", str(exc))
     if isinstance(exc, _INVALID):
-        return ManagementRequestError(400, "invalid.request", str(exc), path=getattr(exc, "pointer", None))
+        return ManagementRequestError(400, "invalid.request", str(exc), path=getattr(exc, "pointer", None),
+                                      invalid_value=list(getattr(exc, "issues", ())) or None)
     if isinstance(exc, IntegrityError):
         return ManagementRequestError(409, "conflict", "the object was created or changed concurrently; "
                                                        "read it again and retry")

@@ -37,9 +37,13 @@ from connector.http.management.schemas import (
     request_body,
 )
 from connector.persistence.tables import AgreementRow, AssetRow, NegotiationRow, PolicyDefinitionRow
+from connector.protocol.jsonld import load_document
 from connector.services import negotiations, policy_definitions, remote_catalog
 from connector.services.outbox import events_of
-from contracts import Role
+from connector.services.policy_scopes import checked_request_context, negotiation_decision
+from contracts import InvalidMessageError, Role
+from policies import PolicyError, describe
+from policies import parse as parse_policy
 
 router = APIRouter(prefix="/v3/contractnegotiations", tags=["Contract negotiations"])
 _ERRORS = {400: {"model": list[ApiError]}, 404: {"model": list[ApiError]}}
@@ -65,7 +69,7 @@ FIELDS = Fields(columns={
 def _as_offer(policy: dict[str, Any], **defaults: str) -> dict[str, Any]:
     """A policy checked as ODRL and typed Offer (DSP messages carry offers only); `defaults` fill gaps."""
     with translated():
-        offer = policy_definitions.check_policy(policy)
+        offer = policy_definitions.check_shape(policy)
     if not offer.get("permission") and not offer.get("prohibition"):
         raise invalid("/policy", "has neither permission nor prohibition; copy the offer from the catalog")
     return {**defaults, **offer, "@type": "Offer"}
@@ -90,8 +94,35 @@ def initiate_negotiation(body: Body, connector: ConnectorDep) -> JSONResponse:
     offer = _as_offer(request.policy, assigner=provider_id)
     with transaction(connector) as uow:
         row = negotiations.initiate(uow, connector.rt, counter_party_address=dsp_base, counter_party_id=provider_id,
-                                    offer=offer)
+                                    offer=offer, request_context=request.request_context)
         return respond(shape.id_response(row.id, row.created_at))
+
+
+@router.post("/preview", summary="What an offer would oblige us to, before requesting it (consumer; extension)",
+             responses={200: {"description": "The offer in words; nothing is sent"}, **_ERRORS},
+             openapi_extra=request_body(ContractRequestInput))
+def preview_negotiation(body: Body, connector: ConnectorDep) -> JSONResponse:
+    """The same body as starting a negotiation; answers the offer's rules, constraints and duties in words and
+    a local check of our declared `requestContext` against them. Nothing is sent to the provider."""
+    request = parse(ContractRequestInput, body)
+    offer = _as_offer(request.policy)
+    try:
+        described = describe(parse_policy(offer, document_loader=load_document))
+        declared = checked_request_context(request.request_context)
+    except PolicyError as exc:
+        raise invalid(f"/policy{exc.pointer}", exc.problem) from None
+    except InvalidMessageError as exc:
+        raise invalid("/requestContext", str(exc)) from None
+    decision = negotiation_decision(connector.rt, offer, connector.settings.participant_id, declared)
+    return JSONResponse({
+        "offerId": offer.get("@id"), "target": offer.get("target"), "assigner": offer.get("assigner"),
+        "counterPartyAddress": request.counter_party_address, "sent": False,
+        "summary": described["summary"], "constraints": described["constraints"], "duties": described["duties"],
+        "prohibitions": described["prohibitions"], "policy": described, "requestContext": declared,
+        "localCheck": {"decision": "permit" if decision.permitted else "deny", "reasons": list(decision.reasons),
+                       "report": decision.report,
+                       "note": "our own engine's reading with what we declare; the provider decides"},
+    })
 
 
 @router.post("/offers", summary="Offer an asset to a consumer, starting a negotiation (provider; extension)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from connector.http.management.errors import invalid
 
@@ -111,6 +111,10 @@ class DatasetRequestInput(_CounterParty):
 
 class ContractRequestInput(_CounterParty):
     policy: dict[str, Any] = Field(description="The offer from the catalog, with @id, assigner and target")
+    request_context: dict[str, Any] | None = Field(
+        None, alias="requestContext",
+        description="What we declare for the contract policy, by left operand (e.g. {\"purpose\": <IRI>}); "
+                    "sent to the provider with the request and kept with the agreement")
     callback_addresses: list[Any] = Field(default_factory=list, alias="callbackAddresses",
                                           description="Accepted and ignored: Sovra sends no callbacks")
 
@@ -251,3 +255,34 @@ class ApiError(BaseModel):
     type: str
     path: str | None = None
     invalid_value: Any = Field(None, alias="invalidValue")
+
+
+class EvaluationRequestInput(_Model):
+    assignee: str | None = Field(None, description="Who asks (a participant DID)")
+    action: str | None = Field(None, description="ODRL action (term or IRI); default: the action each rule governs")
+    target: str | None = Field(None, description="The asset; default: the policy's own target")
+    context: dict[str, Any] = Field(default_factory=dict,
+                                    description="Request parameters by left operand: purpose, spatial, ...")
+
+
+class EvaluationStateInput(_Model):
+    now: AwareDatetime | None = Field(None, description="xsd:dateTime with time zone; default: the current time")
+    agreement_start: AwareDatetime | None = Field(None, alias="agreementStart")
+    use_count: int | None = Field(None, alias="useCount", ge=0, description="Uses of the agreement so far")
+    dp_epsilon_spent: float | None = Field(None, alias="dpEpsilonSpent", ge=0)
+    consent_given: bool | None = Field(None, alias="consentGiven")
+    claims: dict[str, Any] = Field(default_factory=dict, description="membership, role, country, ...")
+    part_of: dict[str, list[str]] = Field(default_factory=dict, alias="partOf")
+    duty_states: dict[str, str] = Field(default_factory=dict, alias="dutyStates")
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class PolicyEvaluationInput(_Model):
+    policy: dict[str, Any] = Field(description="An ODRL policy in JSON-LD (any context)")
+    request: EvaluationRequestInput = Field(default_factory=EvaluationRequestInput)
+    state: EvaluationStateInput = Field(default_factory=EvaluationStateInput)
+    scope: str = Field("negotiation", description="catalog, negotiation, transfer, monitor or compute")
+
+
+class TemplateParametersInput(_Model):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)

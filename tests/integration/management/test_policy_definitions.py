@@ -10,6 +10,7 @@ from connector.protocol.jsonld import DSP_CONTEXT, DSP_ODRL_CONTEXT, to_dsp_shap
 
 POLICIES = "/api/management/v3/policydefinitions"
 EDC_CONTEXT = {"@vocab": "https://w3id.org/edc/v0.0.1/ns/", "odrl": "http://www.w3.org/ns/odrl/2/"}
+OPEN = {"permission": [{"action": "use"}]}
 COMPACT_POLICY = {"@type": "Set", "permission": [{"action": "use", "constraint": [
     {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2030-01-01T00:00:00Z"}]}]}
 
@@ -52,9 +53,14 @@ def test_policy_without_type_is_a_set(client: TestClient) -> None:
     assert _stored_policy(client, "p-untyped") == {"@type": "Set", "permission": [{"action": "use"}]}
 
 
-def test_empty_policy_permits_everything_and_is_a_set(client: TestClient) -> None:
-    client.post(POLICIES, json={"@context": EDC_CONTEXT, "@id": "open", "policy": {}})
-    assert _stored_policy(client, "open") == {"@type": "Set"}
+def test_empty_policy_is_refused_with_the_allow_all_fix(client: TestClient) -> None:
+    """EDC reads an empty policy as allow-all, ODRL as permitting nothing: refused, and the fix says so."""
+    response = client.post(POLICIES, json={"@context": EDC_CONTEXT, "@id": "open", "policy": {}})
+    assert response.status_code == 400
+    error = response.json()[0]
+    assert error["path"] == "/policy/permission"
+    assert '"permission": [{"action": "use"}]' in error["message"]
+    assert client.get(f"{POLICIES}/open").status_code == 404
 
 
 @pytest.mark.parametrize(("policy", "pointer"), [
@@ -88,14 +94,14 @@ def test_update_replaces_the_policy(client: TestClient) -> None:
 
 
 def test_update_with_a_different_body_id_is_refused(client: TestClient) -> None:
-    client.post(POLICIES, json={"@id": "p", "policy": {}})
-    response = client.put(f"{POLICIES}/p", json={"@id": "q", "policy": {}})
+    client.post(POLICIES, json={"@id": "p", "policy": OPEN})
+    response = client.put(f"{POLICIES}/p", json={"@id": "q", "policy": OPEN})
     assert response.status_code == 400
     assert "/@id" in response.json()[0]["message"]
 
 
 def test_policy_used_by_a_contract_definition_cannot_be_deleted(client: TestClient) -> None:
-    client.post(POLICIES, json={"@id": "used", "policy": {}})
+    client.post(POLICIES, json={"@id": "used", "policy": OPEN})
     client.post("/api/management/v3/contractdefinitions",
                 json={"@id": "cd", "accessPolicyId": "used", "contractPolicyId": "used"})
     response = client.delete(f"{POLICIES}/used")

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.participant_claims import load_claims
 from connector.settings import SettingsError, load_settings
 
 BASE = {"api_key": "a-long-enough-key", "dev": True}
@@ -85,3 +86,21 @@ def test_the_tck_extension_is_off_unless_asked_and_needs_static_identity() -> No
     assert load_settings(BASE, environ={**static, "SOVRA_TCK": "1"}).tck is True
     with pytest.raises(SettingsError, match="tck.*static identity"):
         load_settings(BASE, environ={"SOVRA_TCK": "1"})
+
+
+def test_policy_monitor_interval_from_env_and_checked(tmp_path: Path) -> None:
+    assert load_settings({**BASE, "data_dir": tmp_path}, environ={}).policy_monitor_interval == 30.0
+    env = {"SOVRA_POLICY_MONITOR_INTERVAL": "0.5"}
+    assert load_settings({**BASE, "data_dir": tmp_path}, environ=env).policy_monitor_interval == 0.5
+    with pytest.raises(SettingsError, match="policy-monitor-interval"):
+        load_settings({**BASE, "data_dir": tmp_path, "policy_monitor_interval": -1}, environ={})
+
+
+def test_participant_claims_file_is_read_and_checked(tmp_path: Path) -> None:
+    claims = tmp_path / "claims.json"
+    claims.write_text('{"did:web:a": {"membership": "active"}}')
+    source = load_claims(load_settings({**BASE, "participant_claims": claims}, environ={}).participant_claims)
+    assert source("did:web:a") == {"membership": "active"} and source("did:web:b") == {}
+    claims.write_text('["did:web:a"]')
+    with pytest.raises(SettingsError, match="participant-claims"):
+        load_claims(claims)
