@@ -388,17 +388,15 @@ class CompiledPolicy:
         self.obligations = tuple(CompiledDuty(r, self.options) for r in policy.obligations)
 
     def decide(self, request: Request, state: State) -> bool:
-        permitted = False
-        for rule in self.permissions:
-            if rule.applies(request, state) and rule.active(request, state) and not any(
-                    d.blocks(request, state) for d in rule.duties):
-                permitted = True
-                break
-        prohibited = False
-        for rule in self.prohibitions:
-            if rule.applies(request, state) and rule.active(request, state):
-                prohibited = True
-                break
+        if request.action is None:
+            granted = [r for r in self.permissions if r.applies(request, state) and r.active(request, state)
+                       and not any(d.blocks(request, state) for d in r.duties)]
+            forbidden = [r for r in self.prohibitions if r.applies(request, state) and r.active(request, state)]
+            permitted, prohibited = _weigh_without_action(granted, forbidden)
+        else:
+            permitted = any(r.applies(request, state) and r.active(request, state)
+                            and not any(d.blocks(request, state) for d in r.duties) for r in self.permissions)
+            prohibited = any(r.applies(request, state) and r.active(request, state) for r in self.prohibitions)
         if self.obligations and any(o.applies_to_party(request, state) and o.status(request, state)[1] ==
                                     "violated" for o in self.obligations):
             return False
@@ -427,6 +425,8 @@ class CompiledPolicy:
         reasons: list[str] = []
         obligations: list[dict[str, Any]] = []
         permitted = prohibited = violated = False
+        granted: list[CompiledRule] = []
+        forbidden: list[CompiledRule] = []
         for rule in self.permissions:
             report = self._rule_report(rule, request, state)
             rules.append(report)
@@ -441,6 +441,7 @@ class CompiledPolicy:
                 else:
                     report["controlState"] = "permit"
                     permitted = True
+                    granted.append(rule)
                     obligations.extend(d for d in report["duties"] if d["activation"] == "active"
                                        and d["deonticState"] != "fulfilled")
             elif report["applicable"]:
@@ -451,6 +452,7 @@ class CompiledPolicy:
             rules.append(report)
             if report["applicable"] and report["activation"] == "active":
                 prohibited = True
+                forbidden.append(rule)
                 infringed = state.duty_states.get(rule.key) == "violated"
                 report["deonticState"] = "violated" if infringed else "not-set"
                 if infringed:
@@ -466,6 +468,12 @@ class CompiledPolicy:
                 obligations.extend(c.report(request, state) for c in duty.duties)
             elif report["applicable"] and report["activation"] == "active" and report["deonticState"] != "fulfilled":
                 obligations.append(report)
+        if request.action is None and forbidden:
+            for rule in forbidden:
+                if granted and not any(_covers(rule.action, p.action) for p in granted):
+                    reasons.append(f"prohibition {rule.key} forbids {local_name(rule.action)}, narrower than what "
+                                   "is permitted: it binds when that action is requested")
+            permitted, prohibited = _weigh_without_action(granted, forbidden)
         decision, why = self._combine(permitted, prohibited)
         if violated:
             decision, why = False, "a policy obligation is violated"
@@ -489,6 +497,30 @@ class CompiledPolicy:
                 "target": rule.target, "assignee": rule.assignee, "applicable": applicable,
                 "activation": ("active" if active else "inactive"), "premises": premises,
                 "constraints": constraints, "duties": [d.report(request, state) for d in rule.duties]}
+
+
+def _covers(prohibited_action: str | None, permitted_action: str | None) -> bool:
+    """A prohibition takes away a permission only if it forbids the same action or a broader one."""
+    if not prohibited_action:
+        return True
+    if not permitted_action:
+        return False
+    return prohibited_action in action_ancestors(permitted_action)
+
+
+def _weigh_without_action(granted: list[CompiledRule], forbidden: list[CompiledRule]) -> tuple[bool, bool]:
+    """(permitted, prohibited) when the request names no action ("may this party have this offer at all?").
+
+    "permit use, prohibit distribute" still grants something, so it is no conflict here; the prohibition binds when
+    a later request names `distribute`. Only a prohibition as broad as every active permission conflicts.
+    """
+    if not forbidden:
+        return bool(granted), False
+    if not granted:
+        return False, True
+    if any(not any(_covers(q.action, p.action) for q in forbidden) for p in granted):
+        return True, False
+    return True, True
 
 
 def _failed(constraints: list[dict[str, Any]]) -> str:

@@ -127,3 +127,17 @@ def test_action_hierarchy_and_deprecated_actions() -> None:
     assert policy.decide(Request(action=ODRL + "display"), state())
     assert policy.decide(Request(action=ODRL + "write"), state())  # exactMatch modify, includedIn use
     assert not policy.decide(Request(action=ODRL + "sell"), state())  # transfer is the other root
+
+
+def test_without_a_stated_action_only_an_equally_broad_prohibition_conflicts() -> None:
+    """Catalog and negotiation ask "may this party have the offer at all?", naming no action."""
+    narrower = {"@id": "urn:p", "permission": [{"action": "use"}], "prohibition": [{"action": "distribute"}]}
+    for decide in (lambda p: compile_policy(parse(p)).decide(Request(), state()),
+                   lambda p: compile_policy(parse(p)).evaluate(Request(), state()).permitted):
+        assert decide(narrower)  # use is still granted; distribute binds when it is requested
+        assert not decide({**narrower, "prohibition": [{"action": "use"}]})  # as broad: the conflict voids it
+        assert not decide({"@id": "urn:p", "permission": [{"action": "read"}], "prohibition": [{"action": "use"}]})
+        assert not decide({"@id": "urn:p", "prohibition": [{"action": "use"}]})
+    report = compile_policy(parse(narrower)).evaluate(Request(), state())
+    assert any("binds when that action is requested" in r for r in report.reasons)
+    assert not compile_policy(parse(narrower)).decide(Request(action=ODRL + "distribute"), state())
