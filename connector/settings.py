@@ -115,13 +115,19 @@ class Settings:
             )
         if len(self.api_key) < 8 and not self.dev:
             raise SettingsError("api-key", "the key is shorter than 8 characters", "use a long random key")
-        if self.identity not in ("did", "static"):
-            raise SettingsError("identity", f"{self.identity!r} is not a mode", "use 'did' or 'static'")
+        if self.identity not in ("did", "static", "iam-mock"):
+            raise SettingsError("identity", f"{self.identity!r} is not a mode", "use 'did' or 'static' or 'iam-mock'")
         if self.identity == "static" and not (self.static_token and self.static_peer_id):
             raise SettingsError(
                 "identity",
                 "static mode needs the fixed token and the peer's id",
                 "set --static-token and --static-peer-id (conformance testing only)",
+            )
+        if self.identity == "iam-mock" and not self.static_peer_id:
+            raise SettingsError(
+                "identity",
+                "iam-mock mode needs the EDC peer's participant id",
+                "set --static-peer-id to the peer's edc.participant.id (interoperability testing only)",
             )
         if self.dsp_body_limit < 1024:
             raise SettingsError("dsp-body-limit", "below 1024 bytes", "use at least 1024 (default 1 MiB)")
