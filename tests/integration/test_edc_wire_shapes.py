@@ -15,7 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from connector.container import Connector
+from connector.dataplane.public_api import pull_data_address
 from connector.http.app import create_app
+from connector.http.management.representations import edr_data_address
 from connector.settings import Settings
 
 API_KEY = "test-key-123"
@@ -95,3 +97,39 @@ def test_an_iam_mock_token_for_another_connector_is_refused(client: TestClient) 
                            headers=edc_token(audience="http://localhost:9999/api/dsp/2025-1"))
 
     assert response.status_code == 401
+
+
+# --- DataAddress shapes ------------------------------------------------------------------------------------------
+
+EDC_NS = "https://w3id.org/edc/v0.0.1/ns/"
+# The DataAddress of an EDC 0.14 provider's TransferStartMessage for HttpData-PULL, as Sovra stores it (captured
+# from the interop run; token shortened): no top-level `endpoint`, every value an EDC-named endpoint property.
+EDC_PROVIDER_ADDRESS = {
+    "@type": "DataAddress", "endpointType": "https://w3id.org/idsa/v4.1/HTTP",
+    "endpointProperties": [
+        {"@type": "EndpointProperty", "name": EDC_NS + "endpoint", "value": "http://localhost:42039/public"},
+        {"@type": "EndpointProperty", "name": EDC_NS + "authType", "value": "bearer"},
+        {"@type": "EndpointProperty", "name": EDC_NS + "endpointType", "value": "https://w3id.org/idsa/v4.1/HTTP"},
+        {"@type": "EndpointProperty", "name": EDC_NS + "authorization", "value": "eyJraWQi.eyJpc3Mi.SpKUE8p1"},
+    ],
+}
+
+
+def test_an_edc_providers_pull_address_gives_our_edr_its_endpoint_and_token() -> None:
+    flat = edr_data_address(EDC_PROVIDER_ADDRESS)
+
+    assert flat["endpoint"] == "http://localhost:42039/public"
+    assert flat["authorization"] == "eyJraWQi.eyJpc3Mi.SpKUE8p1"
+
+
+def test_our_pull_address_carries_what_edc_reads() -> None:
+    """EDC keeps endpoint property names as keys and drops those that are not IRIs (and ignores `endpoint`)."""
+    address = pull_data_address("http://localhost:1/api/public", "tok")
+    as_edc_reads = {p["name"]: p["value"] for p in address["endpointProperties"] if "://" in p["name"]}
+
+    assert as_edc_reads[EDC_NS + "endpoint"] == "http://localhost:1/api/public"
+    assert as_edc_reads[EDC_NS + "authorization"] == "tok"
+    assert as_edc_reads[EDC_NS + "endpointType"] == "https://w3id.org/idsa/v4.1/HTTP"
+    # and the DSP 2025-1 shape is still there for everyone else
+    assert address["endpoint"] == "http://localhost:1/api/public"
+    assert {"@type": "EndpointProperty", "name": "authorization", "value": "tok"} in address["endpointProperties"]
