@@ -198,6 +198,11 @@ def test_edc_consumer_pulls_from_sovra_provider_with_suspend_resume_and_terminat
     publish_on_sovra(sovra, "asset-a", content)
 
     offer = edc_offer_from_sovra(edc_api, sovra, "asset-a")
+    dataset: Any = edc_api.ok(edc_api.post("/v3/catalog/dataset/request", edc_body({
+        "@type": "DatasetRequest", "@id": "asset-a", "counterPartyAddress": sovra.dsp_url,
+        "counterPartyId": sovra.did, "protocol": DSP_2025})))
+    assert dataset["@id"] == "asset-a"
+    assert as_list(dataset["hasPolicy"])[0]["@id"] == offer["@id"]
     negotiation_id = edc_negotiate(edc_api, sovra, offer)
     negotiation = assert_state(edc_api, f"/v3/contractnegotiations/{negotiation_id}", "FINALIZED")
     agreement_id = negotiation["contractAgreementId"]
@@ -230,6 +235,53 @@ def test_edc_consumer_pulls_from_sovra_provider_with_suspend_resume_and_terminat
     assert_state(edc_api, f"/v3/transferprocesses/{transfer_id}", "TERMINATED")
     assert_state(sovra_api, provider_path, "TERMINATED")
     assert pull(resumed["endpoint"], resumed["authorization"]).status_code in (401, 403)
+
+
+def edc_agreement_with_sovra(edc_api: ManagementClient, sovra: ConnectorProcess, asset_id: str) -> str:
+    negotiation_id = edc_negotiate(edc_api, sovra, edc_offer_from_sovra(edc_api, sovra, asset_id))
+    return str(assert_state(edc_api, f"/v3/contractnegotiations/{negotiation_id}", "FINALIZED")["contractAgreementId"])
+
+
+def test_sovra_provider_suspends_resumes_and_terminates_an_edc_pull(
+        edc_api: ManagementClient, sovra_api: ManagementClient, sovra: ConnectorProcess) -> None:
+    content = b"provider-driven " + uuid.uuid4().bytes
+    publish_on_sovra(sovra, "asset-a-provider", content)
+    agreement_id = edc_agreement_with_sovra(edc_api, sovra, "asset-a-provider")
+    transfer_id = edc_start_pull(edc_api, sovra, agreement_id)
+    edc_path = f"/v3/transferprocesses/{transfer_id}"
+    assert_state(edc_api, edc_path, "STARTED")
+    ours = f"/v3/transferprocesses/{find_process(sovra_api, '/v3/transferprocesses', contractId=agreement_id)['@id']}"
+    edr = edr_address(edc_api, f"/v3/edrs/{transfer_id}/dataaddress")
+
+    sovra_api.ok(sovra_api.post(f"{ours}/suspend", {"reason": "provider maintenance"}))
+    assert_state(sovra_api, ours, "SUSPENDED")
+    assert_state(edc_api, edc_path, "SUSPENDED")
+    assert pull(edr["endpoint"], edr["authorization"]).status_code in (401, 403)
+
+    sovra_api.ok(sovra_api.post(f"{ours}/resume", {}))
+    assert_state(edc_api, edc_path, "STARTED")
+    resumed = edr_address(edc_api, f"/v3/edrs/{transfer_id}/dataaddress")
+    assert pull(resumed["endpoint"], resumed["authorization"]).content == content
+
+    sovra_api.ok(sovra_api.post(f"{ours}/terminate", {"reason": "provider ends it"}))
+    assert_state(sovra_api, ours, "TERMINATED")
+    assert_state(edc_api, edc_path, "TERMINATED")
+    assert pull(resumed["endpoint"], resumed["authorization"]).status_code in (401, 403)
+
+
+def test_sovra_provider_declines_an_edc_request(
+        edc_api: ManagementClient, sovra_api: ManagementClient, sovra: ConnectorProcess) -> None:
+    publish_on_sovra(sovra, "asset-a-declined", b"no", auto_agree=False)
+    negotiation_id = edc_negotiate(edc_api, sovra, edc_offer_from_sovra(edc_api, sovra, "asset-a-declined"))
+    assert_state(edc_api, f"/v3/contractnegotiations/{negotiation_id}", "REQUESTED")
+    edc_side: Any = edc_api.ok(edc_api.get(f"/v3/contractnegotiations/{negotiation_id}"))
+    ours = f"/v3/contractnegotiations/{edc_side['correlationId']}"  # EDC's correlationId is our providerPid
+    assert_state(sovra_api, ours, "REQUESTED")
+
+    sovra_api.ok(sovra_api.post(f"{ours}/decline", {"reason": "not for you"}))
+
+    assert_state(sovra_api, ours, "TERMINATED")
+    assert_state(edc_api, f"/v3/contractnegotiations/{negotiation_id}", "TERMINATED")
 
 
 def test_edc_consumer_terminates_a_negotiation_sovra_holds(
@@ -292,7 +344,12 @@ def test_sovra_consumer_pulls_from_edc_provider_with_suspend_resume_and_terminat
     content = b"edc -> sovra " + uuid.uuid4().bytes * 64
     publish_on_edc(edc_api, origin, "asset-b", content)
 
-    negotiation_id = sovra_negotiate(sovra_api, edc, sovra_offer_from_edc(sovra_api, edc, "asset-b"))
+    offer = sovra_offer_from_edc(sovra_api, edc, "asset-b")
+    dataset: Any = sovra_api.ok(sovra_api.post("/v3/catalog/dataset/request", {
+        "@id": "asset-b", "counterPartyAddress": edc.dsp_url, "counterPartyId": edc.participant_id,
+        "protocol": DSP_2025}))
+    assert dataset["@id"] == "asset-b"
+    negotiation_id = sovra_negotiate(sovra_api, edc, offer)
     negotiation = assert_state(sovra_api, f"/v3/contractnegotiations/{negotiation_id}", "FINALIZED")
     agreement_id = negotiation["contractAgreementId"]
     provider_negotiation = find_process(edc_api, "/v3/contractnegotiations", contractAgreementId=agreement_id)
@@ -346,3 +403,39 @@ def test_edc_provider_terminates_a_negotiation_its_policy_refuses(
 
     final = assert_state(sovra_api, f"/v3/contractnegotiations/{negotiation_id}", "TERMINATED")
     assert final.get("contractAgreementId") in (None, "")
+
+
+def sovra_agreement_with_edc(sovra_api: ManagementClient, edc: EdcRuntime, asset_id: str) -> str:
+    negotiation_id = sovra_negotiate(sovra_api, edc, sovra_offer_from_edc(sovra_api, edc, asset_id))
+    final = assert_state(sovra_api, f"/v3/contractnegotiations/{negotiation_id}", "FINALIZED")
+    return str(final["contractAgreementId"])
+
+
+def test_edc_provider_suspends_resumes_and_terminates_a_sovra_pull(
+        edc: EdcRuntime, edc_api: ManagementClient, sovra_api: ManagementClient, origin: _Origin) -> None:
+    content = b"edc provider-driven " + uuid.uuid4().bytes
+    publish_on_edc(edc_api, origin, "asset-b-provider", content)
+    agreement_id = sovra_agreement_with_edc(sovra_api, edc, "asset-b-provider")
+    created: Any = sovra_api.ok(sovra_api.post("/v3/transferprocesses", {
+        "counterPartyAddress": edc.dsp_url, "contractId": agreement_id, "transferType": "HttpData-PULL",
+        "protocol": DSP_2025}))
+    ours = f"/v3/transferprocesses/{created['@id']}"
+    assert_state(sovra_api, ours, "STARTED")
+    theirs = f"/v3/transferprocesses/{find_process(edc_api, '/v3/transferprocesses', contractId=agreement_id)['@id']}"
+    assert_state(edc_api, theirs, "STARTED")
+    edr = edr_address(sovra_api, f"/v3/edrs/{created['@id']}/dataaddress")
+
+    edc_api.ok(edc_api.post(f"{theirs}/suspend", edc_body({"@type": "SuspendTransfer", "reason": "edc pause"})))
+    assert_state(sovra_api, ours, "SUSPENDED")
+    assert pull(edr["endpoint"], edr["authorization"]).status_code in (401, 403)
+
+    edc_api.ok(edc_api.post(f"{theirs}/resume", edc_body({})))
+    assert_state(sovra_api, ours, "STARTED")
+    resumed = edr_address(sovra_api, f"/v3/edrs/{created['@id']}/dataaddress")
+    fetched = pull(resumed["endpoint"], resumed["authorization"])
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.content == content
+
+    edc_api.ok(edc_api.post(f"{theirs}/terminate", edc_body({"@type": "TerminateTransfer", "reason": "edc ends"})))
+    assert_state(sovra_api, ours, "TERMINATED")
+    assert pull(resumed["endpoint"], resumed["authorization"]).status_code in (401, 403)
