@@ -11,6 +11,7 @@ module is skipped and says how to build it.
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 import uuid
@@ -116,7 +117,7 @@ def wait_for(client: ManagementClient, path: str, states: set[str], *, timeout: 
 
 def assert_state(client: ManagementClient, path: str, state: str) -> dict[str, Any]:
     final = wait_for(client, path, {state})
-    assert final["state"] == state, final
+    assert final["state"] == state, f"{path}: {json.dumps(final)}"
     return final
 
 
@@ -392,16 +393,18 @@ def test_sovra_consumer_pulls_from_edc_provider_with_suspend_resume_and_terminat
     assert pull(resumed["endpoint"], resumed["authorization"]).status_code in (401, 403)
 
 
-def test_edc_provider_terminates_a_negotiation_its_policy_refuses(
+def test_edc_provider_terminates_when_sovra_refuses_its_agreement(
         edc: EdcRuntime, edc_api: ManagementClient, sovra_api: ManagementClient, origin: _Origin) -> None:
-    # An access policy EDC evaluates as true for the catalog, but the offer we send back names another target,
-    # so EDC's provider refuses the request and sends a ContractNegotiationTerminationMessage.
+    # The request names another target than the offer id does. EDC agrees on the offer id's asset; Sovra refuses
+    # an agreement for a target it did not ask for (400), and EDC then terminates the negotiation itself.
     publish_on_edc(edc_api, origin, "asset-b-refused", b"refused")
     offer = {**sovra_offer_from_edc(sovra_api, edc, "asset-b-refused"), "target": "no-such-asset"}
 
     negotiation_id = sovra_negotiate(sovra_api, edc, offer)
 
     final = assert_state(sovra_api, f"/v3/contractnegotiations/{negotiation_id}", "TERMINATED")
+    assert "terminated by the provider" in final["errorDetail"]
+    assert "does not match the offer" in final["errorDetail"]
     assert final.get("contractAgreementId") in (None, "")
 
 
