@@ -56,9 +56,10 @@ def serve(
                                                "[default <data-dir>/files].")] = None,
     http_source_allow: Annotated[str | None, Opt(help="Comma-separated URL prefixes or host[:port] that "
                                                       "HttpData assets may proxy.")] = None,
-    identity: Annotated[str | None, Opt(help="'did' (default) or 'static' (conformance tests only).")] = None,
+    identity: Annotated[str | None, Opt(help="'did' (default), or 'static' / 'iam-mock' "
+                                                   "(conformance and EDC interop tests only).")] = None,
     static_token: Annotated[str | None, Opt(help="Static mode: the fixed Authorization value.")] = None,
-    static_peer_id: Annotated[str | None, Opt(help="Static mode: the participant id of the peer.")] = None,
+    static_peer_id: Annotated[str | None, Opt(help="static/iam-mock: the peer's participant id.")] = None,
     tck: Annotated[bool | None, Opt("--tck", help="DSP TCK test extension: seed, scripted moves, /tck hooks "
                                                   "(conformance tests only; needs --identity static).")] = None,
     dsp_body_limit: Annotated[int | None, Opt(help="Largest DSP request body in bytes [default 1 MiB].")] = None,

@@ -11,7 +11,13 @@ from connector.dataplane.access_tokens import issue_access_token, token_verifier
 from connector.dataplane.public_api import pull_data_address
 from connector.dataplane.wiring import push_transfer
 from connector.dsp.client import DspClient
-from connector.identity_service import DidIdentityService, DidResolver, IdentityService, StaticIdentityService
+from connector.identity_service import (
+    DidIdentityService,
+    DidResolver,
+    EdcMockIdentityService,
+    IdentityService,
+    StaticIdentityService,
+)
 from connector.participant_claims import load_claims
 from connector.persistence.database import Database
 from connector.persistence.migrate import upgrade
@@ -69,6 +75,10 @@ class Connector:
             log.warning("!!! identity mode 'static': DSP requests are NOT authenticated. Conformance testing "
                         "only; never use it in a dataspace !!!")
             return StaticIdentityService(s.static_token, s.static_peer_id)
+        if s.identity == "iam-mock":
+            log.warning("!!! identity mode 'iam-mock': DSP requests are NOT authenticated. EDC interoperability "
+                        "testing only; never use it in a dataspace !!!")
+            return EdcMockIdentityService(s.participant_id, s.static_peer_id, s.public_url)
         resolver = DidResolver(self.http, allow_http_loopback=s.dev)
         resolver.seed(s.participant_id, self.did_document)
         return DidIdentityService(self.key, s.participant_id, resolver, self.replay_guard, utc_now)

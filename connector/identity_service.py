@@ -261,3 +261,58 @@ class StaticIdentityService:
         if not hmac.compare_digest(authorization.encode("utf-8"), self._token.encode("utf-8")):
             raise InvalidCredentialsError("the Authorization value is not the configured static token")
         return self._participant
+
+
+MAX_MOCK_TOKEN_CHARS = 4096
+
+
+class EdcMockIdentityService:
+    """FOR INTEROPERABILITY TESTING ONLY (an Eclipse EDC runtime with `iam-mock`). NEVER ENABLE IN A DATASPACE.
+
+    EDC's development identity sends a JSON object, not a signed token, as the raw Authorization value:
+    `{"region": ..., "audience": <the address it is calling>, "clientId": <its participant id>}`, and takes the
+    caller to be whatever `clientId` the incoming value names. We send the same shape with our participant id,
+    and accept a value only when its `clientId` is the one configured peer and its `audience` is an address of
+    ours. Nothing is signed: anyone who can reach the DSP endpoint can claim to be that peer.
+    """
+
+    def __init__(self, own_id: str, peer_id: str, own_url: str, *, region: str = "eu") -> None:
+        if not peer_id:
+            raise ValueError("the peer's participant id must not be empty")
+        self._own_id = own_id
+        self._peer = Participant(id=peer_id)
+        self._own_url = own_url.rstrip("/")
+        self._region = region
+        logger.warning("EDC iam-mock identity service enabled for peer %s: requests are NOT authenticated; "
+                       "use only for interoperability testing", peer_id)
+
+    def outbound_authorization(self, audience: str) -> str:
+        return json.dumps({"region": self._region, "audience": audience, "clientId": self._own_id})
+
+    def verify(self, authorization: str | None) -> Participant:
+        return self.authenticate(authorization)
+
+    def authenticate(self, authorization: str | None) -> Participant:
+        if authorization is None or not authorization.strip():
+            raise MissingTokenError()
+        if len(authorization) > MAX_MOCK_TOKEN_CHARS:
+            raise MalformedTokenError(f"an iam-mock token is a short JSON object (at most {MAX_MOCK_TOKEN_CHARS} "
+                                      "characters)")
+        try:
+            claims = json.loads(authorization)
+        except (ValueError, RecursionError):
+            raise MalformedTokenError("an iam-mock token must be a JSON object with 'clientId'") from None
+        if not isinstance(claims, dict) or not isinstance(claims.get("clientId"), str):
+            raise MalformedTokenError("an iam-mock token must be a JSON object with a string 'clientId'")
+        audience = claims.get("audience")
+        if not isinstance(audience, str) or not _is_under(audience, self._own_url):
+            raise InvalidCredentialsError(f"the token's audience {audience!r} is not an address under "
+                                          f"{self._own_url}")
+        if not hmac.compare_digest(claims["clientId"].encode("utf-8"), self._peer.id.encode("utf-8")):
+            raise InvalidCredentialsError(f"clientId {claims['clientId']!r} is not the configured peer")
+        return self._peer
+
+
+def _is_under(url: str, base: str) -> bool:
+    url = url.rstrip("/")
+    return url == base or url.startswith(base + "/")

@@ -118,8 +118,8 @@ class Settings:
             )
         if len(self.api_key) < 8 and not self.dev:
             raise SettingsError("api-key", "the key is shorter than 8 characters", "use a long random key")
-        if self.identity not in ("did", "static"):
-            raise SettingsError("identity", f"{self.identity!r} is not a mode", "use 'did' or 'static'")
+        if self.identity not in ("did", "static", "iam-mock"):
+            raise SettingsError("identity", f"{self.identity!r} is not a mode", "use 'did' or 'static' or 'iam-mock'")
         if self.identity == "static" and not (self.static_token and self.static_peer_id):
             raise SettingsError(
                 "identity",
@@ -131,6 +131,12 @@ class Settings:
                 "tck",
                 "the DSP TCK extension needs the static identity mode (the TCK sends a fixed Authorization value)",
                 "add --identity static --static-token <value> --static-peer-id <TCK participant id>",
+            )
+        if self.identity == "iam-mock" and not self.static_peer_id:
+            raise SettingsError(
+                "identity",
+                "iam-mock mode needs the EDC peer's participant id",
+                "set --static-peer-id to the peer's edc.participant.id (interoperability testing only)",
             )
         if self.dsp_body_limit < 1024:
             raise SettingsError("dsp-body-limit", "below 1024 bytes", "use at least 1024 (default 1 MiB)")

@@ -46,6 +46,9 @@ TRANSITIONS: Final[Mapping[tuple[Role, TransferState, TransferMessage], Transfer
     # A consumer may send a start only to resume a suspended transfer.
     (P, S.SUSPENDED, M.START): S.STARTED,
     (C, S.SUSPENDED, M.START): S.STARTED,
+    # A provider may repeat its start while STARTED, to hand over a fresh DataAddress: Eclipse EDC answers a
+    # consumer's resume that way (the spec's diagram leaves this open), and Sovra's provider does the same.
+    (P, S.STARTED, M.START): S.STARTED,
     **{(role, S.STARTED, M.COMPLETION): S.COMPLETED for role in (C, P)},
     **{(role, S.STARTED, M.SUSPENSION): S.SUSPENDED for role in (C, P)},
     **{

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PATH = "/api/public"
 HTTP_ENDPOINT_TYPE = "https://w3id.org/idsa/v4.1/HTTP"
+EDC_NAMESPACE = "https://w3id.org/edc/v0.0.1/ns/"
 
 Verify = Callable[[str], str | Awaitable[str]]
 ResolveSource = Callable[[str], Mapping[str, object] | None | Awaitable[Mapping[str, object] | None]]
@@ -51,7 +52,14 @@ ClientFactory = Callable[[], httpx.AsyncClient]
 
 
 def pull_data_address(endpoint: str, token: str) -> dict[str, object]:
-    """Build the DataAddress a TransferStartMessage carries for an HTTP pull (DSP 2025-1 §6.6)."""
+    """Build the DataAddress a TransferStartMessage carries for an HTTP pull (DSP 2025-1 §6.6).
+
+    Eclipse EDC (0.14) reads a DataAddress only from `endpointProperties`, keeping each name as the property key,
+    and its EDR API then drops every key that is not an IRI: it ignores `endpoint` and the spec's plain
+    `authorization`. So the endpoint, token and types are also listed under their EDC names, which are what an
+    EDC provider sends itself.
+    """
+    values = {"endpoint": endpoint, "endpointType": HTTP_ENDPOINT_TYPE, "authorization": token, "authType": "bearer"}
     return {
         "@type": "DataAddress",
         "endpointType": HTTP_ENDPOINT_TYPE,
@@ -59,6 +67,8 @@ def pull_data_address(endpoint: str, token: str) -> dict[str, object]:
         "endpointProperties": [
             {"@type": "EndpointProperty", "name": "authorization", "value": token},
             {"@type": "EndpointProperty", "name": "authType", "value": "bearer"},
+            *({"@type": "EndpointProperty", "name": EDC_NAMESPACE + name, "value": value}
+              for name, value in values.items()),
         ],
     }
 

@@ -1,7 +1,7 @@
 """The one place that sends DSP requests to peers, and the errors it turns transport outcomes into.
 
     PeerError
-    ├── PeerUnavailableError   transport failure, 5xx, 408 or 429: worth retrying
+    ├── PeerUnavailableError   transport failure, 5xx, 408, 409, 425 or 429: worth retrying
     └── PeerRejectedError      any other 4xx: the peer refused the message; retrying cannot help
 
 Workers never see httpx types.
@@ -39,7 +39,10 @@ class PeerResponse:
     headers: httpx.Headers
 
 
-_RETRYABLE = {408, 425, 429}
+# 409: Eclipse EDC answers a message that arrives before it has recorded our previous acknowledgement (a start
+# right after it sent the request, while it is still REQUESTING) with 409 Conflict; a moment later it is accepted.
+# A conflict that persists still fails, after the outbox's last attempt.
+_RETRYABLE = {408, 409, 425, 429}
 
 
 class DspClient:

@@ -37,6 +37,7 @@ _BUNDLED_FILES: dict[str, str] = {
     DSP_ODRL_CONTEXT: "dsp/2025-1/context/odrl.jsonld",
     "http://www.w3.org/ns/odrl.jsonld": "contexts/odrl-2.2.jsonld",
     "https://w3id.org/edc/connector/management/v0.0.1": "contexts/edc-management-v0.0.1.jsonld",
+    "https://w3id.org/edc/dspace/v0.0.1": "contexts/edc-dspace-v0.0.1.jsonld",
     "https://www.w3.org/ns/did/v1": "contexts/did-v1.jsonld",
     "https://w3id.org/security/suites/jws-2020/v1": "contexts/security-jws-2020-v1.jsonld",
     "https://www.w3.org/2018/credentials/v1": "contexts/credentials-v1.jsonld",

@@ -165,6 +165,8 @@ def on_message(uow: Session, rt: Runtime, *, participant_id: str, pid: str, kind
         raise InvalidMessageError(f"transfer {row.id}: a consumer may send a start only to resume a suspended "
                                   "transfer", process_id=row.id)
     _apply_inbound(uow, rt, row, kind, message)
+    if kind is M.START and row.role == Role.PROVIDER and row.transfer_type == PULL:
+        _answer_resume(uow, rt, row)
     if kind is M.START and row.role == Role.CONSUMER and message.get("dataAddress"):
         _store_edr(uow, rt, row, message["dataAddress"])
     if kind in (M.TERMINATION, M.SUSPENSION) and message.get("reason"):
@@ -193,6 +195,15 @@ def run_step(uow: Session, rt: Runtime, row: TransferRow, step: Step, *, delay: 
             row.error_detail = "terminated"
         case _:
             raise ValueError(f"a {Role(row.role).lower()} cannot take step {step.value} in a transfer")
+
+
+def _answer_resume(uow: Session, rt: Runtime, row: TransferRow) -> None:
+    """A consumer resumed a pull: answer with our own start, whose DataAddress carries a fresh token.
+
+    Only our start message hands the consumer an endpoint and token, and Eclipse EDC's consumer waits for it
+    (state RESUMED) before it uses the transfer again. The transfer counts as STARTED meanwhile.
+    """
+    _command(uow, rt, row, M.START)
 
 
 def _store_edr(uow: Session, rt: Runtime, row: TransferRow, address: dict[str, Any]) -> None:

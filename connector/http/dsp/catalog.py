@@ -15,13 +15,28 @@ from connector.services import catalog as catalog_service
 
 router = APIRouter()
 DEFAULT_PAGE_SIZE = 50
+EDC_QUERY_SPEC = "https://w3id.org/edc/v0.0.1/ns/QuerySpec"
+EDC_FILTER_EXPRESSION = "https://w3id.org/edc/v0.0.1/ns/filterExpression"
+
+
+def restricting_filters(value: object) -> list[object]:
+    """The entries of a catalog request's `filter` that would restrict the catalog (we support none of them).
+
+    Eclipse EDC puts its paging QuerySpec (offset, limit, sort) into `filter` on every catalog request; one
+    without filter expressions asks for everything, so it is not a filter we must refuse. Paging itself is ours
+    (Link headers), so its offset and limit are not applied.
+    """
+    entries = value if isinstance(value, list) else [value] if value else []
+    return [entry for entry in entries
+            if not (isinstance(entry, dict) and entry.get("@type") == EDC_QUERY_SPEC
+                    and not entry.get(EDC_FILTER_EXPRESSION))]
 
 
 @router.post("/catalog/request")
 async def catalog_request(request: Request, connector: ConnectorDep, participant: ParticipantDep,
                           pageSize: int = DEFAULT_PAGE_SIZE, continuationToken: str | None = None) -> JSONResponse:  # noqa: N803
     message = await read_dsp_message(request, {"CatalogRequestMessage"}, limit=connector.settings.dsp_body_limit)
-    if message.get("filter") not in (None, [], {}):
+    if restricting_filters(message.get("filter")):
         raise BodyError(400, "filter.unsupported",
                         "catalog filters are not supported; request the whole catalog and filter on your side")
 

@@ -115,14 +115,20 @@ def edr_entry(row: EdrRow, negotiation_id: str | None) -> dict[str, Any]:
 
 
 def edr_data_address(address: dict[str, Any]) -> dict[str, Any]:
-    """EDC's flat DataAddress from the DSP one: each endpoint property becomes a member (`authorization`, ...)."""
+    """EDC's flat DataAddress from the DSP one: each endpoint property becomes a member (`authorization`, ...).
+
+    An EDC provider sends no top-level `endpoint`: its endpoint is the property named
+    `https://w3id.org/edc/v0.0.1/ns/endpoint`, so that fills `endpoint` when the member is absent.
+    """
     endpoint_type = address.get("endpointType") or HTTP_ENDPOINT_TYPE
-    flat: dict[str, Any] = {"@type": "DataAddress", "type": endpoint_type, "endpointType": endpoint_type,
-                            "endpoint": address.get("endpoint")}
+    flat: dict[str, Any] = {"@type": "DataAddress", "type": endpoint_type, "endpointType": endpoint_type}
+    if address.get("endpoint"):
+        flat["endpoint"] = address["endpoint"]
     for prop in address.get("endpointProperties") or []:
         if isinstance(prop, dict) and isinstance(prop.get("name"), str):
             name = prop["name"].removeprefix("https://w3id.org/edc/v0.0.1/ns/").removeprefix("edc:")
             flat.setdefault(name, prop.get("value"))
+    flat.setdefault("endpoint", None)
     return flat
 
 

@@ -117,3 +117,48 @@ def test_consumer_finds_negotiates_and_pulls_through_management_apis(pair) -> No
                               headers={"Authorization": address["authorization"]})
     assert pulled.status_code == 200
     assert pulled.text == "day,temp\nmon,21\n"
+
+
+def test_provider_answers_a_consumer_resume_of_a_pull_with_a_fresh_start(pair) -> None:
+    """Eclipse EDC's consumer waits (RESUMED) for the provider's start after it resumes; ours must send one."""
+    provider_app, consumer_app, provider = pair
+    assert provider.settings.file_root is not None
+    (provider.settings.file_root / "r.txt").write_text("resumable\n")
+    _call(provider_app, "POST", "/assets", {"@id": "r", "dataAddress": {
+        "type": "File", "path": str(provider.settings.file_root / "r.txt")}})
+    _call(provider_app, "POST", "/policydefinitions", {"@id": "open", "policy": {
+        "@type": "Set", "permission": [{"action": "use"}]}})
+    _call(provider_app, "POST", "/contractdefinitions", {"@id": "cd", "accessPolicyId": "open",
+                                                         "contractPolicyId": "open", "assetsSelector": []})
+    provider_dsp = f"http://localhost:{PROVIDER_PORT}/api/dsp/2025-1"
+    catalog = _call(consumer_app, "POST", "/catalog/request", {"counterPartyAddress": provider_dsp})
+    [dataset] = catalog["dataset"]
+    started = _call(consumer_app, "POST", "/contractnegotiations", {"counterPartyAddress": provider_dsp, "policy": {
+        **dataset["hasPolicy"][0], "assigner": catalog["participantId"], "target": "r"}})
+    agreement_id = _wait_for(lambda: _call(consumer_app, "GET", f"/contractnegotiations/{started['@id']}"),
+                             "FINALIZED")["contractAgreementId"]
+    transfer = _call(consumer_app, "POST", "/transferprocesses", {
+        "counterPartyAddress": provider_dsp, "contractId": agreement_id, "transferType": "HttpData-PULL"})
+    path = f"/transferprocesses/{transfer['@id']}"
+    _wait_for(lambda: _call(consumer_app, "GET", path), "STARTED")
+    first = _call(consumer_app, "GET", f"/edrs/{transfer['@id']}/dataaddress")["authorization"]
+
+    _call(consumer_app, "POST", f"{path}/suspend", {"reason": "pause"})
+    _wait_for(lambda: _call(consumer_app, "GET", path), "SUSPENDED")
+    _call(consumer_app, "POST", f"{path}/resume", {})
+    [provider_side] = _call(provider_app, "POST", "/transferprocesses/request", {})
+
+    def provider_starts() -> list[str]:
+        events = _call(provider_app, "GET", f"/transferprocesses/{provider_side['@id']}/events")
+        return [e["direction"] for e in events if e["message"] == "TransferStartMessage"]
+
+    deadline = time.monotonic() + 20
+    while provider_starts() != ["out", "in", "out"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert provider_starts() == ["out", "in", "out"]
+    _wait_for(lambda: _call(consumer_app, "GET", path), "STARTED")
+    fresh = _call(consumer_app, "GET", f"/edrs/{transfer['@id']}/dataaddress")["authorization"]
+    assert fresh != first
+    pulled = provider_app.get("/api/public", headers={"Authorization": fresh})
+    assert pulled.status_code == 200
+    assert pulled.text == "resumable\n"

@@ -37,6 +37,7 @@ def test_flag_beats_env_beats_toml(tmp_path: Path) -> None:
     ({"api_key": ""}, "api-key", "SOVRA_API_KEY"),
     ({"identity": "oauth"}, "identity", "'did' or 'static'"),
     ({"identity": "static"}, "identity", "--static-token"),
+    ({"identity": "iam-mock"}, "identity", "--static-peer-id"),
 ])
 def test_bad_settings_name_the_setting_and_the_fix(flags: dict, setting: str, fix: str) -> None:
     with pytest.raises(SettingsError) as raised:

@@ -48,3 +48,14 @@ def test_nothing_leaves_a_final_state(final: S, sender: Role, message: M) -> Non
 def test_commands_go_through_pending_states() -> None:
     decided = command(S.STARTED, M.SUSPENSION, role=P, process_id="t")
     assert decided.pending is S.SUSPENDING and wire_state(decided.pending) == "SUSPENDED"
+
+
+def test_a_provider_may_repeat_its_start_after_a_consumer_resume() -> None:
+    # Eclipse EDC's provider answers a consumer's resume with a new TransferStartMessage (fresh EDR token).
+    state = next_state(S.SUSPENDED, M.START, sender=C, process_id="t")
+    assert next_state(state, M.START, sender=P, process_id="t") is S.STARTED
+
+
+def test_a_consumer_still_cannot_start_a_started_transfer() -> None:
+    with pytest.raises(InvalidTransitionError):
+        next_state(S.STARTED, M.START, sender=C, process_id="t")
