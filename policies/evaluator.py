@@ -394,9 +394,17 @@ class CompiledPolicy:
             forbidden = [r for r in self.prohibitions if r.applies(request, state) and r.active(request, state)]
             permitted, prohibited = _weigh_without_action(granted, forbidden)
         else:
-            permitted = any(r.applies(request, state) and r.active(request, state)
-                            and not any(d.blocks(request, state) for d in r.duties) for r in self.permissions)
-            prohibited = any(r.applies(request, state) and r.active(request, state) for r in self.prohibitions)
+            permitted = False
+            for rule in self.permissions:
+                if rule.applies(request, state) and rule.active(request, state) and not any(
+                        d.blocks(request, state) for d in rule.duties):
+                    permitted = True
+                    break
+            prohibited = False
+            for rule in self.prohibitions:
+                if rule.applies(request, state) and rule.active(request, state):
+                    prohibited = True
+                    break
         if self.obligations and any(o.applies_to_party(request, state) and o.status(request, state)[1] ==
                                     "violated" for o in self.obligations):
             return False
