@@ -20,10 +20,10 @@ from connector.services.followups import Step, Trigger
 from connector.services.offers import negotiation_permitted, resolve_offer
 from connector.services.outbox import enqueue, record_event
 from connector.services.policy_scopes import checked_request_context
-from connector.services.processes import load
+from connector.services.processes import load, take_scripted_step
 from connector.services.runtime import Runtime
 from connector.settings import is_loopback_host
-from contracts import InvalidMessageError, InvalidTransitionError, OfferRejectedError, Role
+from contracts import InvalidMessageError, OfferRejectedError, Role
 from contracts.negotiation import NegotiationMessage as M
 from contracts.negotiation import NegotiationState as S
 from contracts.negotiation import command, next_state, pending_state, reached_state
@@ -365,13 +365,7 @@ def on_delivered(uow: Session, rt: Runtime, negotiation_id: str, kind: M, ack: d
             _mark_finalized(uow, row)
     record_event(uow, rt, process_id=row.id, direction="out", message=kind.value, state=row.state)
     if row.state == target:
-        step = rt.script.negotiation_step(row, Trigger.DELIVERED, kind.value)
-        if step is not None:
-            try:
-                run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
-            except InvalidTransitionError as exc:  # the peer moved on meanwhile; the acknowledgement still counts
-                record_event(uow, rt, process_id=row.id, direction="out", message=step.value, state=row.state,
-                             detail=f"scripted step skipped: {exc}")
+        take_scripted_step(uow, rt, row, rt.script.negotiation_step(row, Trigger.DELIVERED, kind.value), run_step)
 
 
 def on_failed(uow: Session, rt: Runtime, negotiation_id: str, kind: M, reason: str) -> None:

@@ -1,14 +1,19 @@
-"""Load a negotiation or transfer row: for a peer (who must be its counter-party) or for our own operator."""
+"""What negotiations and transfers share: loading a row (for a peer, who must be its counter-party, or for our own
+operator) and taking a script's step after the peer acknowledged one of our messages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.persistence.tables import NegotiationRow, TransferRow
-from contracts import UnknownProcessError
+from connector.services.followups import Step
+from connector.services.outbox import record_event
+from connector.services.runtime import Runtime
+from contracts import InvalidTransitionError, UnknownProcessError
 
 Row = TypeVar("Row", NegotiationRow, TransferRow)
 
@@ -25,3 +30,18 @@ def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: st
     if row is None or (peer is not None and row.counter_party_id != peer):
         raise UnknownProcessError(process_id, what=what)
     return row
+
+
+def take_scripted_step(uow: Session, rt: Runtime, row: Row, step: Step | None, run_step: Callable[..., None]) -> None:
+    """Take the script's `step` (if any) once the peer acknowledged our message, paced like every scripted move.
+
+    The peer may have moved on meanwhile (its own message crossed our acknowledgement): a step the state table no
+    longer allows is recorded and skipped, because the acknowledgement itself still counts.
+    """
+    if step is None:
+        return
+    try:
+        run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
+    except InvalidTransitionError as exc:
+        record_event(uow, rt, process_id=row.id, direction="out", message=step.value, state=row.state,
+                     detail=f"scripted step skipped: {exc}")

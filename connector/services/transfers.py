@@ -23,9 +23,9 @@ from connector.services.followups import Step, Trigger
 from connector.services.negotiations import already_processed, check_callback
 from connector.services.outbox import enqueue, record_event
 from connector.services.policy_scopes import count_use, transfer_decision
-from connector.services.processes import load
+from connector.services.processes import load, take_scripted_step
 from connector.services.runtime import Runtime
-from contracts import InvalidMessageError, InvalidTransitionError, Role
+from contracts import InvalidMessageError, Role
 from contracts.negotiation import NegotiationState
 from contracts.negotiation import reached_state as negotiation_reached
 from contracts.transfer import TransferMessage as M
@@ -259,13 +259,7 @@ def on_delivered(uow: Session, rt: Runtime, transfer_id: str, kind: M, ack: dict
     if kind is M.START and row.role == Role.PROVIDER and row.transfer_type == PUSH and row.state == S.STARTED:
         enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=PUSH_JOB)
     if row.state == target:
-        step = rt.script.transfer_step(row, Trigger.DELIVERED, kind.value)
-        if step is not None:
-            try:
-                run_step(uow, rt, row, step, delay=rt.script.pace_seconds)
-            except InvalidTransitionError as exc:  # the peer moved on meanwhile; the acknowledgement still counts
-                record_event(uow, rt, process_id=row.id, direction="out", message=step.value, state=row.state,
-                             detail=f"scripted step skipped: {exc}")
+        take_scripted_step(uow, rt, row, rt.script.transfer_step(row, Trigger.DELIVERED, kind.value), run_step)
 
 
 def on_failed(uow: Session, rt: Runtime, transfer_id: str, kind: M, reason: str) -> None:

@@ -82,6 +82,13 @@ def evaluate_policy(body: RawBody, connector: ConnectorDep) -> JSONResponse:
     })
 
 
+def _known_template(name: str) -> str:
+    if name not in TEMPLATES:
+        raise ManagementRequestError(404, "not.found", f"no template {name!r}; choose one of "
+                                                       f"{', '.join(sorted(TEMPLATES))}", invalid_value=name)
+    return name
+
+
 def _template_entry(name: str) -> dict[str, Any]:
     entry = TEMPLATES[name]
     return {"name": name, "description": entry.get("description", ""), "parameters": entry["parameters"],
@@ -96,20 +103,14 @@ def list_templates() -> JSONResponse:
 @router.get("/templates/{name}", summary="One template, with the parameters it takes",
             responses={404: {"model": list[ApiError]}})
 def get_template(name: str) -> JSONResponse:
-    if name not in TEMPLATES:
-        raise ManagementRequestError(404, "not.found", f"no template {name!r}; choose one of "
-                                                       f"{', '.join(sorted(TEMPLATES))}", invalid_value=name)
-    return JSONResponse(_template_entry(name))
+    return JSONResponse(_template_entry(_known_template(name)))
 
 
 @router.post("/templates/{name}", summary="Fill a template with parameters: the policy, ready to store",
              responses={404: {"model": list[ApiError]}, **_ERRORS},
              openapi_extra=request_body(TemplateParametersInput))
 def fill_template(name: str, body: RawBody) -> JSONResponse:
-    if name not in TEMPLATES:
-        raise ManagementRequestError(404, "not.found", f"no template {name!r}; choose one of "
-                                                       f"{', '.join(sorted(TEMPLATES))}", invalid_value=name)
-    wanted = TEMPLATES[name]["parameters"]
+    wanted = TEMPLATES[_known_template(name)]["parameters"]
     missing = sorted(set(wanted) - body.keys())
     if missing:
         raise invalid(f"/{missing[0]}", f"is required by template {name!r} ({wanted[missing[0]]})")
