@@ -28,7 +28,7 @@ Evaluating
 
 The connector seam
 - `PolicyEngine` protocol, `PolicyContext`, `Decision`, `Scope` (policies.engine); `OdrlPolicyEngine` implements
-  it with a compile cache; `MinimalPolicyEngine` is the old placeholder.
+  it with a compile cache.
 
 Vocabulary: ODRL 2.2 (`http://www.w3.org/ns/odrl/2/`), Sovra's compute-to-data profile
 `https://w3id.org/sovra/c2d/v1` (terms in `https://w3id.org/sovra/c2d/v1#`, participant claims in
@@ -44,7 +44,6 @@ from typing import Any
 from policies.describe import describe
 from policies.engine import Decision, PolicyContext, PolicyEngine, Scope
 from policies.evaluator import Behaviour, CompiledPolicy, DutyMode, Options, compile_policy
-from policies.minimal import MinimalPolicyEngine
 from policies.model import (
     Action,
     Asset,
@@ -78,7 +77,7 @@ def evaluate(policy_doc: Mapping[str, Any], request: Request, state: State, *, o
 __all__ = [
     "C2D", "C2D_CONTEXT", "C2D_PROFILE", "DEFAULT_REGISTRY", "ODRL", "PARTICIPANT", "TEMPLATES", "Action", "Asset",
     "Behaviour", "CompiledPolicy", "ConflictStrategy", "Constraint", "Decision", "DocumentLoader", "Duty",
-    "DutyMode", "Issue", "Kind", "LeftOperand", "LogicalConstraint", "MinimalPolicyEngine", "Obligation",
+    "DutyMode", "Issue", "Kind", "LeftOperand", "LogicalConstraint", "Obligation",
     "OdrlPolicyEngine", "OperandRegistry", "Options", "Party", "Permission", "Policy", "PolicyContext",
     "PolicyEngine", "PolicyError", "PolicyType", "Prohibition", "Request", "RuleKind", "Scope", "State",
     "compile_policy", "describe", "evaluate", "fact_operand", "parse", "read_json", "template", "validate",

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from connector.services.followups import Step, Trigger
+from contracts import Role
 
 if TYPE_CHECKING:
     from connector.persistence.tables import NegotiationRow, TransferRow
@@ -117,11 +118,11 @@ class TckScript:
         self._lock = threading.Lock()
 
     def negotiation_step(self, row: NegotiationRow, trigger: Trigger, kind: str | None = None) -> Step | None:
-        plans = PROVIDER_NEGOTIATIONS if row.role == "PROVIDER" else CONSUMER_NEGOTIATIONS
+        plans = PROVIDER_NEGOTIATIONS if row.role == Role.PROVIDER else CONSUMER_NEGOTIATIONS
         return self._step(plans.get(row.asset_id or ""), row.id, trigger, kind)
 
     def transfer_step(self, row: TransferRow, trigger: Trigger, kind: str | None = None) -> Step | None:
-        plans = PROVIDER_TRANSFERS if row.role == "PROVIDER" else CONSUMER_TRANSFERS
+        plans = PROVIDER_TRANSFERS if row.role == Role.PROVIDER else CONSUMER_TRANSFERS
         return self._step(plans.get(row.agreement_id), row.id, trigger, kind)
 
     def _step(self, plan: Plan | None, process_id: str, trigger: Trigger, kind: str | None) -> Step | None:
