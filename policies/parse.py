@@ -17,6 +17,7 @@ followed.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -93,14 +94,15 @@ def bundled_loader(url: str, options: dict[str, Any] | None = None) -> dict[str,
 
 
 _PYLD_LOCK = threading.Lock()
-_RESOLVER_CACHES: dict[int, dict[str, Any]] = {}
+# Keyed by the loader itself, weakly: an id() could be reused by a new loader after the old one is collected.
+_RESOLVER_CACHES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def expand_jsonld(doc: Any, document_loader: DocumentLoader | None = None) -> list[dict[str, Any]]:
     """Expand with pyld and the injected loader only (base None keeps undefined terms visibly relative)."""
     loader = document_loader or bundled_loader
     with _PYLD_LOCK:
-        cache_ = _RESOLVER_CACHES.setdefault(id(loader), {})
+        cache_ = _RESOLVER_CACHES.setdefault(loader, {})
         if len(cache_) > 256:
             cache_.clear()
         options = {"documentLoader": loader, "base": None, "contextResolver": ContextResolver(cache_, loader)}

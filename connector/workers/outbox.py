@@ -111,9 +111,6 @@ class OutboxWorker:
             log.info("released %d outbox rows leased by a process that is gone", freed)
         return freed
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def lease_for(self, now: datetime) -> tuple[str, datetime] | None:
         """The lease a new row takes in its own transaction, so that it can be sent without a claim."""
         if self._thread is None or self._stop.is_set():

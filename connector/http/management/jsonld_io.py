@@ -26,9 +26,10 @@ from connector.http.body import BodyError, read_json
 from connector.http.management.errors import invalid
 from connector.protocol.errors import JsonLdError, ProtocolError, UnknownContextError
 from connector.protocol.jsonld import DSP_CONTEXT, DSP_ODRL_CONTEXT, DSPACE_NS, compact, expand, load_document
+from policies import ODRL
 
 EDC_NS = "https://w3id.org/edc/v0.0.1/ns/"
-ODRL_NS = "http://www.w3.org/ns/odrl/2/"
+ODRL_NS = ODRL  # one spelling of the ODRL namespace, the policy domain's
 EDC_MANAGEMENT_CONTEXT_URL = "https://w3id.org/edc/connector/management/v0.0.1"
 MANAGEMENT_CONTEXT: dict[str, str] = {"@vocab": EDC_NS, "edc": EDC_NS, "odrl": ODRL_NS}
 BODY_LIMIT = 4 * 1024 * 1024
