@@ -40,8 +40,10 @@ KNOWN_PREFIXES = {
 }
 
 
-def _resource(name: str) -> Any:
-    return resource_json(name)
+@cache
+def _actions() -> dict[str, Any]:
+    """The bundled ODRL action vocabulary, read once."""
+    return resource_json("odrl-actions.json")
 
 
 def _iri(term: str) -> str:
@@ -51,20 +53,20 @@ def _iri(term: str) -> str:
 @cache
 def action_parents() -> dict[str, str]:
     """action IRI -> the IRI of the action it is `odrl:includedIn`."""
-    data = _resource("odrl-actions.json")
+    data = _actions()
     return {_iri(child): _iri(parent) for child, parent in data["includedIn"].items()}
 
 
 @cache
 def action_exact_matches() -> dict[str, str]:
     """Deprecated action IRI -> its replacement (`skos:exactMatch`), e.g. odrl:write -> odrl:modify."""
-    data = _resource("odrl-actions.json")
+    data = _actions()
     return {_iri(old): _iri(new) for old, new in data["exactMatch"].items()}
 
 
 @cache
 def known_actions() -> frozenset[str]:
-    data = _resource("odrl-actions.json")
+    data = _actions()
     names = set(data["roots"]) | set(data["includedIn"]) | set(data["exactMatch"]) | set(data["implies"])
     return frozenset(_iri(n) for n in names)
 
@@ -87,7 +89,7 @@ def action_ancestors(iri: str) -> frozenset[str]:
 
 @cache
 def purpose_broader() -> dict[str, tuple[str, ...]]:
-    data = _resource("dpv-purposes.json")
+    data = resource_json("dpv-purposes.json")
     ns = data["namespace"]
     return {ns + child: tuple(ns + p for p in parents) for child, parents in data["broader"].items()}
 
