@@ -25,6 +25,8 @@ from connector.persistence.replay import DatabaseReplayGuard
 from connector.persistence.tables import TransferRow
 from connector.protocol.jsonld import load_document
 from connector.protocol.schemas import validate_message
+from connector.services.algorithms import DspAlgorithmSource
+from connector.services.compute_release import ReleasePuller
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
 from connector.workers.monitor import PolicyMonitor
@@ -53,6 +55,8 @@ class Connector:
                                  limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                                  transport=transport)
         self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
+        self.did_resolver = DidResolver(self.http, allow_http_loopback=settings.dev)
+        self.did_resolver.seed(settings.participant_id, self.did_document)
         self.identity = self._identity()
         self.rt = Runtime(settings=settings, policies=OdrlPolicyEngine(document_loader=load_document), clock=utc_now,
                           claims=load_claims(settings.participant_claims))
@@ -63,9 +67,12 @@ class Connector:
 
             self.rt.script = TckScript()
         self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
+        self.release_puller = ReleasePuller(self.db, self.rt, self.http, self.did_resolver.resolve)
+        self.rt.algorithm_source = DspAlgorithmSource(self)
         self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)
         self.outbox = OutboxWorker(self.db, self.rt, self.dsp_client, data_address_for=self.pull_address,
-                                   push=self.push, validate=validate_message, threads=settings.outbox_workers)
+                                   push=self.push, release=self.release_puller, validate=validate_message,
+                                   threads=settings.outbox_workers)
         self.rt.outbox = self.outbox
         self.monitor = PolicyMonitor(self.db, self.rt, interval=settings.policy_monitor_interval)
 
@@ -79,13 +86,11 @@ class Connector:
             log.warning("!!! identity mode 'iam-mock': DSP requests are NOT authenticated. EDC interoperability "
                         "testing only; never use it in a dataspace !!!")
             return EdcMockIdentityService(s.participant_id, s.static_peer_id, s.public_url)
-        resolver = DidResolver(self.http, allow_http_loopback=s.dev)
-        resolver.seed(s.participant_id, self.did_document)
-        return DidIdentityService(self.key, s.participant_id, resolver, self.replay_guard, utc_now)
+        return DidIdentityService(self.key, s.participant_id, self.did_resolver, self.replay_guard, utc_now)
 
     def pull_address(self, transfer: TransferRow) -> dict[str, Any] | None:
         """The DataAddress of a pull transfer's start message: our public endpoint and a token bound to it."""
-        if transfer.transfer_type != "HttpData-PULL":
+        if transfer.transfer_type not in ("HttpData-PULL", "Compute-PULL"):
             return None
         token = issue_access_token(self.key.private_key, kid=self.key.kid, issuer=self.settings.participant_id,
                                    transfer_id=transfer.id, now=self.rt.clock(),

@@ -1,12 +1,14 @@
 """Turn an asset's private data address into a readable Source, under the operator's SourcePolicy.
 
-Two address types are understood, in EDC's shape (keys may carry the EDC namespace or ``edc:``):
+Three address types are understood, in EDC's shape (keys may carry the EDC namespace or ``edc:``):
 
 * ``{"type": "File", "path": "/srv/data/x.csv"}``: a file or directory under ``file_root``; relative
   paths are taken relative to ``file_root``. A directory serves its files by sub-path and a JSON
   listing at its root.
 * ``{"type": "HttpData", "baseUrl": ..., "path", "queryParams", "authKey"/"authCode",
   "proxyPath", "proxyQueryParams"}``: proxied from an upstream that the allow-list admits.
+* ``{"type": "ComputeRelease", "document": {...}}``: a compute job's release document as JSON
+  (``release_source``); the control plane builds it, never an asset.
 
 Everything the policy refuses raises SourceRefusedError; this module is the only way the public API
 and push obtain a Source, so the checks cannot be skipped.
@@ -25,6 +27,7 @@ from connector.dataplane.errors import DataAddressError, SourceNotFoundError
 from connector.dataplane.file_source import DirectoryEntry, DirectorySource, FileSource, confine, path_kind
 from connector.dataplane.http_source import HttpDataAddress, HttpDataSource
 from connector.dataplane.payload import Payload, Source, SourceMetadata
+from connector.dataplane.release_source import RELEASE_TYPE, open_release
 
 __all__ = [
     "DirectoryEntry",
@@ -42,7 +45,7 @@ __all__ = [
 EDC_NAMESPACE = "https://w3id.org/edc/v0.0.1/ns/"
 FILE_TYPE = "File"
 HTTP_DATA_TYPE = "HttpData"
-SUPPORTED_SOURCE_TYPES = (FILE_TYPE, HTTP_DATA_TYPE)
+SUPPORTED_SOURCE_TYPES = (FILE_TYPE, HTTP_DATA_TYPE, RELEASE_TYPE)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,10 @@ def open_source(
     properties = normalize_address(data_address)
     if kind == FILE_TYPE:
         return _open_file(properties, policy, subpath)
+    if kind == RELEASE_TYPE:
+        if subpath.strip("/"):
+            raise SourceNotFoundError(subpath)
+        return open_release(properties)
     if client is None:
         raise ValueError("an httpx.AsyncClient is needed to open an HttpData source")
     address = HttpDataAddress.from_properties(properties)

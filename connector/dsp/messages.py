@@ -18,6 +18,14 @@ CONTEXT = [DSP_CONTEXT]
 REQUEST_CONTEXT = "https://w3id.org/sovra/policy/v1#requestContext"
 """Sovra's extension of the first ContractRequestMessage: what the consumer declares for the contract policy
 (left operand -> value, e.g. purpose). A full IRI, so DSP peers that do not know it ignore it."""
+C2D = "https://w3id.org/sovra/c2d/v1#"
+COMPUTE_JOB = C2D + "computeJob"
+"""Sovra's extension of a TransferRequestMessage of format Compute-PULL: the job the consumer asks for,
+{"algorithm": <its dataset id at the algorithm provider>, "algorithmProvider": <that provider's DSP URL>,
+"parameters": {...}}. See docs/compute-to-data.md."""
+JOB_STATE = C2D + "jobState"
+JOB_REASON = C2D + "jobReason"
+"""Members a provider adds to its TransferProcess body of a Compute-PULL: the job's state and, once final, why."""
 
 
 def envelope(message_type: str, message_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -161,9 +169,10 @@ def transfer_message(kind: TransferMessage, row: TransferRow, *, message_id: str
     pids = {"providerPid": row.provider_pid, "consumerPid": row.consumer_pid}
     match kind:
         case TransferMessage.REQUEST:
+            job = {COMPUTE_JOB: params["computeJob"]} if params.get("computeJob") is not None else {}
             return envelope(kind.value, message_id, consumerPid=row.consumer_pid, agreementId=row.agreement_id,
                             format=row.transfer_type, callbackAddress=callback_address,
-                            dataAddress=row.data_destination or None)
+                            dataAddress=row.data_destination or None, **job)
         case TransferMessage.START:
             return envelope(kind.value, message_id, dataAddress=data_address, **pids)
         case TransferMessage.COMPLETION:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from connector.dataplane.errors import DataAddressError
 from connector.dataplane.http_source import HttpDataAddress
+from connector.dataplane.release_source import RELEASE_TYPE
 from connector.dataplane.sources import FILE_TYPE, normalize_address, source_type
 from connector.persistence.tables import AgreementRow, AssetRow, NegotiationRow
 from connector.services.runtime import Runtime
@@ -66,6 +67,9 @@ def check_data_address(settings: Settings, address: Mapping[str, Any]) -> dict[s
     try:
         kind = source_type(address)
         properties = normalize_address(address)
+        if kind == RELEASE_TYPE:
+            raise InvalidAssetError("/dataAddress/type", "ComputeRelease is built by the connector for compute "
+                                    "jobs and cannot be an asset's address; use File or HttpData")
         if kind == FILE_TYPE:
             _check_file(settings, properties)
         else:

@@ -9,7 +9,10 @@ Where each scope is decided:
 - `transfer`: the agreement, again, when a transfer is requested; the agreement's use counter (ODRL `count`)
   counts each transfer it permits;
 - `monitor`: the agreement of each STARTED transfer, periodically (`connector.workers.monitor`);
-- `compute`: a compute-to-data job against its agreement (for the compute-to-data service).
+- `compute`: a compute-to-data job against its agreement (for the compute-to-data service);
+- `compute request`: a Compute-PULL transfer request, before its job exists: the compute action with what the
+  request declares (`compute_request_decision`); what only the job can tell (the algorithm's digest and signer,
+  the budget, consent) is decided again, in full, by `compute` before anything runs.
 
 Actions: catalog and negotiation ask about the use each rule governs (an offer of `c2d:compute` only is still
 offered and agreed). A transfer hands the data over, so transfer and monitor ask for `odrl:use`: an agreement
@@ -77,6 +80,34 @@ def compute_decision(rt: Runtime, agreement: AgreementRow, job: Mapping[str, Any
     return rt.policies.evaluate(agreement.policy, context(
         rt, Scope.COMPUTE, agreement.consumer_id, agreement=agreement, action=COMPUTE_ACTION, parameters=parameters,
         state={"use_count": agreement.use_count or 0, **(state or {})}))
+
+
+def compute_request_decision(rt: Runtime, agreement: AgreementRow, job: Mapping[str, Any]) -> Decision:
+    """A Compute-PULL request: the `compute` scope with what the request declares.
+
+    Facts only the job learns later (algorithm digest and signer, epsilon spent, consent) are unknown here. The
+    request passes when the engine permits it, or when some permission of the compute action applies to this
+    consumer, none of its constraints is unsatisfied (only unknown ones remain, for the job's full decision) and no
+    prohibition is active. An agreement that does not grant the compute action (or refuses a declared parameter)
+    is refused at once.
+    """
+    decision = compute_decision(rt, agreement, job)
+    if decision.permitted or decision.report is None:
+        return decision
+    rules = decision.report.get("rules", [])
+    if any(r.get("kind") == "prohibition" and r.get("applicable") and r.get("activation") == "active"
+           for r in rules):
+        return decision
+    for rule in rules:
+        if rule.get("kind") != "permission" or not rule.get("applicable"):
+            continue
+        if any(c.get("state") == "unsatisfied" for c in rule.get("constraints", [])):
+            continue
+        if any(d.get("blocks") and d.get("deonticState") == "violated" for d in rule.get("duties", [])):
+            continue
+        return Decision(permitted=True, reasons=("the compute action is granted; the job's own checks decide the "
+                                                 "constraints the request cannot tell",), report=decision.report)
+    return decision
 
 
 def _agreement_decision(rt: Runtime, agreement: AgreementRow, scope: Scope, *, uses_before: int) -> Decision:

@@ -19,6 +19,7 @@ from connector.persistence.tables import (
     ProcessedMessageRow,
     TransferRow,
 )
+from connector.services import compute_transfers
 from connector.services.followups import Step, Trigger
 from connector.services.negotiations import already_processed, check_callback
 from connector.services.outbox import enqueue, record_event
@@ -33,9 +34,14 @@ from contracts.transfer import TransferState as S
 from contracts.transfer import command, next_state, pending_state, reached_state
 
 PROCESS = "transfer"
-PULL, PUSH = "HttpData-PULL", "HttpData-PUSH"
+PULL, PUSH, COMPUTE = "HttpData-PULL", "HttpData-PUSH", "Compute-PULL"
 FORMATS = (PULL, PUSH)
+"""What an operator may start through /v3/transferprocesses; a Compute-PULL is started by a compute job."""
+PROVIDED_FORMATS = (PULL, PUSH, COMPUTE)
+"""What we answer as a provider: Compute-PULL runs a compute-to-data job and releases its gated outputs."""
 PUSH_JOB = "PushData"  # an outbox job that is not a DSP message: the provider streams to the consumer
+RELEASE_JOB = "PullRelease"  # an outbox job that is not a DSP message: the consumer pulls a compute release
+JOBS = (PUSH_JOB, RELEASE_JOB)
 
 
 def get_for_peer(uow: Session, pid: str, participant_id: str, *, lock: bool = False) -> TransferRow:
@@ -86,15 +92,24 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     callback = check_callback(rt, message.get("callbackAddress", ""))
     agreement = _agreement_for(uow, message["agreementId"], participant_id)
     transfer_format = message.get("format")
-    if transfer_format not in FORMATS:
-        raise InvalidMessageError(f"format {transfer_format!r} is not offered; use one of {', '.join(FORMATS)}")
+    if transfer_format not in PROVIDED_FORMATS:
+        raise InvalidMessageError(f"format {transfer_format!r} is not offered; use one of "
+                                  f"{', '.join(PROVIDED_FORMATS)}")
     destination = message.get("dataAddress")
     if transfer_format == PUSH and not destination:
         raise InvalidMessageError(f"format {PUSH} needs a dataAddress to push to")
-    decision = transfer_decision(rt, agreement)
-    if not decision.permitted:
-        raise InvalidMessageError(f"agreement {agreement.id} no longer permits a transfer: {decision.explain()}")
-    count_use(agreement)
+    compute_request = None
+    if transfer_format == COMPUTE:
+        compute_request = compute_transfers.parse_compute_request(message)
+        decision = compute_transfers.request_decision(rt, agreement, compute_request)
+        if not decision.permitted:
+            raise InvalidMessageError(f"agreement {agreement.id} does not permit this compute job: "
+                                      f"{decision.explain()}")
+    else:
+        decision = transfer_decision(rt, agreement)
+        if not decision.permitted:
+            raise InvalidMessageError(f"agreement {agreement.id} no longer permits a transfer: {decision.explain()}")
+        count_use(agreement)
     now = rt.clock()
     row = TransferRow(
         id=rt.new_id(), role=Role.PROVIDER, state=S.INITIAL, consumer_pid=consumer_pid,
@@ -106,6 +121,10 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     row.state = next_state(S.INITIAL, M.REQUEST, sender=Role.CONSUMER, process_id=row.id)
     uow.add(row)
     record_event(uow, rt, process_id=row.id, direction="in", message=M.REQUEST.value, state=row.state)
+    if compute_request is not None:  # no start until the job is final (compute_transfers.job_finished)
+        uow.flush()
+        compute_transfers.accept(uow, rt, transfer=row, agreement=agreement, request=compute_request)
+        return row, True
     scripted = rt.script.transfer_step(row, Trigger.CREATED)
     run_step(uow, rt, row, scripted or Step.START, delay=rt.script.pace_seconds if scripted else 0.0)
     return row, True
@@ -122,24 +141,31 @@ def _agreement_for(uow: Session, agreement_id: str, participant_id: str) -> Agre
 
 
 def active_source(uow: Session, transfer_id: str) -> dict[str, Any] | None:
-    """The asset's data address while a pull transfer we provide is started; None revokes access."""
+    """The data address a pull transfer we provide serves while it is started; None revokes access.
+
+    An HttpData-PULL serves its asset; a Compute-PULL serves only its job's release document, never the asset."""
     row = uow.get(TransferRow, transfer_id)
     if row is None or row.role != Role.PROVIDER or reached_state(S(row.state)) != S.STARTED:
         return None
+    if row.transfer_type == COMPUTE:
+        return compute_transfers.release_address(uow, row)
     asset = uow.get(AssetRow, row.asset_id) if row.asset_id else None
     return None if asset is None else dict(asset.data_address)
 
 
 # -- consumer --------------------------------------------------------------------------------------------------------
 def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, agreement_id: str, transfer_type: str,
-             data_destination: dict[str, Any] | None) -> TransferRow:
+             data_destination: dict[str, Any] | None, compute_job: dict[str, Any] | None = None) -> TransferRow:
+    """Consumer: ask the provider for a transfer. `compute_job` (Compute-PULL only) travels in the request as the
+    `computeJob` extension member (see `compute_transfers`)."""
     agreement = uow.get(AgreementRow, agreement_id)
     if agreement is None or agreement.role != Role.CONSUMER:
         raise InvalidMessageError(f"contract agreement {agreement_id} does not exist; negotiate it first")
     if not agreement.finalized:
         raise InvalidMessageError(f"contract agreement {agreement_id} is not finalized yet")
-    if transfer_type not in FORMATS:
-        raise InvalidMessageError(f"transferType {transfer_type!r} is not supported; use one of {', '.join(FORMATS)}")
+    allowed = (*FORMATS, COMPUTE) if compute_job is not None else FORMATS
+    if transfer_type not in allowed:
+        raise InvalidMessageError(f"transferType {transfer_type!r} is not supported; use one of {', '.join(allowed)}")
     if transfer_type == PUSH and not data_destination:
         raise InvalidMessageError(f"transferType {PUSH} needs a dataDestination to push to")
     now = rt.clock()
@@ -151,7 +177,7 @@ def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, agreement
     )
     row.consumer_pid = row.id
     uow.add(row)
-    _command(uow, rt, row, M.REQUEST)
+    _command(uow, rt, row, M.REQUEST, {"computeJob": compute_job} if compute_job is not None else None)
     return row
 
 
@@ -171,10 +197,24 @@ def on_message(uow: Session, rt: Runtime, *, participant_id: str, pid: str, kind
         _store_edr(uow, rt, row, message["dataAddress"])
     if kind in (M.TERMINATION, M.SUSPENSION) and message.get("reason"):
         row.error_detail = "; ".join(map(str, message["reason"]))
+    if row.transfer_type == COMPUTE and row.role == Role.CONSUMER:
+        if kind is M.START:  # pull the release document after commit, as persisted intent
+            enqueue(uow, rt, process_type=PROCESS, process_id=row.id, message=RELEASE_JOB)
+        elif kind is M.TERMINATION:
+            compute_transfers.requester_terminated(uow, rt, row, code=message.get("code"),
+                                                   reason=row.error_detail)
+        return row
     if kind is M.START and row.role == Role.CONSUMER:
         run_step(uow, rt, row, rt.script.transfer_step(row, Trigger.STARTED) or Step.HOLD,
                  delay=rt.script.pace_seconds)
     return row
+
+
+def send(uow: Session, rt: Runtime, row: TransferRow, kind: M, params: dict[str, Any] | None = None) -> None:
+    """Queue one of our own messages on `row`, judged by the state table (for the compute-to-data hooks)."""
+    _command(uow, rt, row, kind, params)
+    if kind is M.TERMINATION and params and params.get("reason"):
+        row.error_detail = str(params["reason"])
 
 
 def run_step(uow: Session, rt: Runtime, row: TransferRow, step: Step, *, delay: float = 0.0) -> None:
@@ -270,6 +310,14 @@ def on_failed(uow: Session, rt: Runtime, transfer_id: str, kind: M, reason: str)
     row.state = S.TERMINATED
     row.error_detail = f"{kind.value} failed: {reason}"
     row.updated_at = rt.clock()
+
+
+def on_release_failed(uow: Session, rt: Runtime, transfer_id: str, reason: str) -> None:
+    """We could not pull a compute release: our job fails with the reason and the transfer is terminated."""
+    row = get_local(uow, transfer_id, lock=True)
+    compute_transfers.requester_failed(uow, rt, row, f"pulling the release failed: {reason}")
+    if reached_state(S(row.state)) not in (S.COMPLETED, S.TERMINATED):
+        send(uow, rt, row, M.TERMINATION, {"code": "c2d:RELEASE_FAILED", "reason": reason[:500]})
 
 
 def on_pushed(uow: Session, rt: Runtime, transfer_id: str, *, error: str | None) -> None:

@@ -62,11 +62,13 @@ class OutboxWorker:
     def __init__(self, db: Database, rt: Runtime, client: DspClient, *,
                  data_address_for: Callable[[TransferRow], dict[str, Any] | None],
                  push: Callable[[TransferRow], Any] | None = None,
+                 release: Callable[[str], None] | None = None,
                  validate: Callable[[dict[str, Any]], None] = lambda _m: None,
                  threads: int = 8, batch: int = 32, poll_seconds: float = 0.5) -> None:
         self._db, self._rt, self._client = db, rt, client
         self._data_address_for = data_address_for
         self._push = push
+        self._release = release
         self._validate = validate
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sovra-outbox")
         self._threads = threads
@@ -231,6 +233,9 @@ class OutboxWorker:
             if delivery.message == transfers.PUSH_JOB:
                 self._run_push(delivery)
                 return
+            if delivery.message == transfers.RELEASE_JOB:
+                self._run_release(delivery)
+                return
             if delivery.problem is not None:
                 self._finish(delivery, error=delivery.problem, fatal=True)
                 return
@@ -277,7 +282,7 @@ class OutboxWorker:
         if transfer is None:
             return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
                             problem=f"transfer {row.process_id} no longer exists")
-        if row.message == transfers.PUSH_JOB:
+        if row.message in transfers.JOBS:
             return Delivery(row.seq, row.process_type, row.process_id, row.message, None,
                             transfer.counter_party_id, None)
         kind = TransferMessage(row.message)
@@ -321,6 +326,34 @@ class OutboxWorker:
             if row is not None:
                 row.status, row.sent_at, row.last_error = "sent", self._rt.clock(), error
             transfers.on_pushed(uow, self._rt, delivery.process_id, error=error)
+
+    def _run_release(self, delivery: Delivery) -> None:
+        """Pull a compute job's release document (consumer of a Compute-PULL); retried like a message."""
+        try:
+            if self._release is None:
+                raise RuntimeError("no release puller is configured for compute transfers")
+            self._release(delivery.process_id)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("pulling the compute release of transfer %s failed: %s", delivery.process_id, error)
+            with self._db.unit_of_work() as uow:
+                row = uow.get(OutboxRow, delivery.seq)
+                if row is None or row.status != "pending":
+                    return
+                row.attempts += 1
+                row.last_error = error
+                row.lease_until, row.leased_by = None, None
+                if row.attempts < self._rt.settings.outbox_max_attempts:
+                    row.next_attempt_at = self._rt.clock() + timedelta(seconds=backoff(row.attempts))
+                    return
+                row.status = "failed"
+                transfers.on_release_failed(uow, self._rt, delivery.process_id,
+                                            f"gave up after {row.attempts} attempts: {error}")
+            return
+        with self._db.unit_of_work() as uow:
+            row = uow.get(OutboxRow, delivery.seq)
+            if row is not None:
+                row.status, row.sent_at, row.lease_until = "sent", self._rt.clock(), None
 
     # -- outcomes --------------------------------------------------------------------------------------------------
     def _finish(self, delivery: Delivery, *, ack: dict[str, Any] | None = None, error: str | None = None,

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from connector.dsp.messages import transfer_ack
 from connector.http.body import read_dsp_message
 from connector.http.deps import ConnectorDep, ParticipantDep, message_transaction, remember_token
+from connector.services import compute_transfers
 from connector.services import transfers as service
 from contracts.transfer import TransferMessage as M
 
@@ -20,7 +21,8 @@ async def get_transfer(pid: str, connector: ConnectorDep, participant: Participa
     def load() -> dict:  # type: ignore[type-arg]
         remember_token(connector, participant)
         with connector.db.read_only() as uow:
-            return transfer_ack(service.get_for_peer(uow, pid, participant.id))
+            row = service.get_for_peer(uow, pid, participant.id)
+            return {**transfer_ack(row), **compute_transfers.job_members(uow, row)}
 
     return JSONResponse(await run_in_threadpool(load))
 
