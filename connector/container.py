@@ -29,6 +29,7 @@ from connector.services.algorithms import DspAlgorithmSource
 from connector.services.compute_release import ReleasePuller
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
+from connector.workers.compute import ComputeWorker, open_sandbox
 from connector.workers.monitor import PolicyMonitor
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
@@ -75,6 +76,13 @@ class Connector:
                                    threads=settings.outbox_workers)
         self.rt.outbox = self.outbox
         self.monitor = PolicyMonitor(self.db, self.rt, interval=settings.policy_monitor_interval)
+        self.rt.signing_key = self.key
+        self.rt.resolve_did = self.did_resolver.resolve
+        self.rt.sandbox, self.rt.sandbox_problem = open_sandbox(settings.sandbox_backend)
+        if self.rt.sandbox is None:
+            log.warning("!!! no compute-to-data sandbox: %s. Every compute job will be REJECTED !!!",
+                        self.rt.sandbox_problem)
+        self.compute = ComputeWorker(self.db, self.rt, threads=settings.c2d_workers)
 
     def _identity(self) -> IdentityService:
         s = self.settings
@@ -108,8 +116,10 @@ class Connector:
             enable(self)
         self.outbox.start()
         self.monitor.start()
+        self.compute.start()
 
     def stop(self) -> None:
+        self.compute.stop()
         self.monitor.stop()
         self.outbox.stop()
         self.http.close()
