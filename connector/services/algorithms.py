@@ -40,6 +40,7 @@ from connector.persistence.tables import (
     TransferRow,
 )
 from connector.services import assets, negotiations, remote_catalog, transfers
+from connector.services.algorithm_source import AlgorithmFetchError, FetchedAlgorithm
 from connector.services.compute_transfers import ALGORITHM_DIGEST, ALGORITHM_ENVELOPE
 from connector.services.runtime import Runtime
 
@@ -53,13 +54,6 @@ WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.1
 CHUNK = 1 << 20
 ALGORITHM_TYPE = "https://w3id.org/sovra/c2d/v1#Algorithm"
-
-
-def _errors() -> tuple[Callable[[str], Exception], Callable[..., Any]]:
-    """AlgorithmFetchError and FetchedAlgorithm, from the pipeline that defines the seam."""
-    from connector.services import compute_jobs
-
-    return compute_jobs.AlgorithmFetchError, compute_jobs.FetchedAlgorithm
 
 
 def envelope_of(properties: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -127,25 +121,23 @@ class DspAlgorithmSource:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def fetch(self, job: Any) -> Any:
-        fetch_error, fetched = _errors()
+    def fetch(self, job: Any) -> FetchedAlgorithm:
         provider_id, dataset_id = str(job.counterparty_id), str(job.algorithm_ref)
         address = str(job.algorithm_provider or "")
         try:
-            return self._fetch(provider_id, dataset_id, address, fetched)
-        except fetch_error:
+            return self._fetch(provider_id, dataset_id, address)
+        except AlgorithmFetchError:
             raise
         except remote_catalog.CounterPartyAddressError as exc:
-            raise fetch_error(f"the algorithm provider's address is unusable: {exc}") from exc
+            raise AlgorithmFetchError(f"the algorithm provider's address is unusable: {exc}") from exc
         except Exception as exc:  # the peer, the network, our disk: say what broke
             log.warning("fetching algorithm %s from %s failed", dataset_id, provider_id, exc_info=True)
-            raise fetch_error(f"fetching algorithm {dataset_id} from {provider_id} failed: "
+            raise AlgorithmFetchError(f"fetching algorithm {dataset_id} from {provider_id} failed: "
                               f"{type(exc).__name__}: {exc}") from exc
 
-    def _fetch(self, provider_id: str, dataset_id: str, address: str, fetched: Callable[..., Any]) -> Any:
-        fetch_error, _ = _errors()
+    def _fetch(self, provider_id: str, dataset_id: str, address: str) -> FetchedAlgorithm:
         if remote_catalog.counter_party_id_for(address) != provider_id:
-            raise fetch_error(f"the algorithm provider {address} is not the job's requester {provider_id}: "
+            raise AlgorithmFetchError(f"the algorithm provider {address} is not the job's requester {provider_id}: "
                               "an algorithm is only taken from the participant that asked for the job")
         client = self._connector.dsp_client
         dsp_base = remote_catalog.resolve_dsp_base(client, address, audience=provider_id)
@@ -154,7 +146,7 @@ class DspAlgorithmSource:
         envelope = envelope_of(dataset)
         digest = digest_property(dataset)
         if envelope is None or digest is None:
-            raise fetch_error(f"dataset {dataset_id} of {provider_id} is not a signed algorithm: it lacks "
+            raise AlgorithmFetchError(f"dataset {dataset_id} of {provider_id} is not a signed algorithm: it lacks "
                               f"{ALGORITHM_ENVELOPE} or {ALGORITHM_DIGEST}")
         with self._db.read_only() as uow:
             known = uow.get(AlgorithmAgreementRow, (provider_id, dataset_id))
@@ -165,23 +157,22 @@ class DspAlgorithmSource:
         if cached is not None and known is not None and known.digest == digest and cached.is_file() \
                 and file_digest(cached) == digest:
             self._remember(provider_id, dataset_id, dsp_base, agreement_id, None, digest, cached, envelope)
-            return fetched(archive=cached, envelope=envelope)
+            return FetchedAlgorithm(archive=cached, envelope=envelope)
         negotiation_id = None
         if agreement_id is None:
             agreement_id, negotiation_id = self._negotiate(provider_id, dataset_id, dsp_base, dataset)
         self._remember(provider_id, dataset_id, dsp_base, agreement_id, negotiation_id, None, None, None)
         archive = self._pull(agreement_id, dsp_base, digest)
         self._remember(provider_id, dataset_id, dsp_base, agreement_id, negotiation_id, digest, archive, envelope)
-        return fetched(archive=archive, envelope=envelope)
+        return FetchedAlgorithm(archive=archive, envelope=envelope)
 
     def _negotiate(self, provider_id: str, dataset_id: str, dsp_base: str,
                    dataset: Mapping[str, Any]) -> tuple[str, str]:
-        fetch_error, _ = _errors()
         offers = dataset.get("hasPolicy") or []
         if isinstance(offers, Mapping):
             offers = [offers]
         if not offers or not isinstance(offers[0], Mapping):
-            raise fetch_error(f"dataset {dataset_id} of {provider_id} offers no contract to us")
+            raise AlgorithmFetchError(f"dataset {dataset_id} of {provider_id} offers no contract to us")
         offer = {**offers[0], "target": dataset_id, "assigner": provider_id}
         with self._db.unit_of_work() as uow:
             row = negotiations.initiate(uow, self._rt, counter_party_address=dsp_base, counter_party_id=provider_id,
@@ -194,7 +185,7 @@ class DspAlgorithmSource:
                 row = uow.get(NegotiationRow, negotiation_id)
                 if row is None or row.state == "TERMINATED":
                     reason = row.error_detail if row is not None else "it vanished"
-                    raise fetch_error(f"the negotiation for algorithm {dataset_id} with {provider_id} ended: "
+                    raise AlgorithmFetchError(f"the negotiation for algorithm {dataset_id} with {provider_id} ended: "
                                       f"{reason}")
                 if row.state == "FINALIZED" and row.agreement_id:
                     return str(row.agreement_id)
@@ -204,7 +195,6 @@ class DspAlgorithmSource:
         return agreement_id, negotiation_id
 
     def _pull(self, agreement_id: str, dsp_base: str, digest: str) -> Path:
-        fetch_error, _ = _errors()
         with self._db.unit_of_work() as uow:
             transfer = transfers.initiate(uow, self._rt, counter_party_address=dsp_base, agreement_id=agreement_id,
                                           transfer_type=transfers.PULL, data_destination=None)
@@ -214,7 +204,7 @@ class DspAlgorithmSource:
             with self._db.read_only() as uow:
                 row = uow.get(TransferRow, transfer_id)
                 if row is None or row.state == "TERMINATED":
-                    raise fetch_error(f"the algorithm transfer was refused: "
+                    raise AlgorithmFetchError(f"the algorithm transfer was refused: "
                                       f"{row.error_detail if row is not None else 'it vanished'}")
                 found = uow.get(EdrRow, transfer_id)
                 return dict(found.data_address) if found is not None and row.state == "STARTED" else None
@@ -234,7 +224,6 @@ class DspAlgorithmSource:
 
     def _download(self, endpoint: str, token: str, digest: str) -> Path:
         """Stream the archive to the work dir while hashing it; keep it only if it has the catalog's digest."""
-        fetch_error, _ = _errors()
         folder = self._work_dir()
         partial = folder / f".download-{os.getpid()}-{time.monotonic_ns()}"
         sha, size = hashlib.sha256(), 0
@@ -242,16 +231,16 @@ class DspAlgorithmSource:
             with self._connector.http.stream("GET", endpoint, headers={"Authorization": token},
                                              timeout=60.0) as response, partial.open("wb") as out:
                 if response.status_code != 200:
-                    raise fetch_error(f"the algorithm provider's data plane answered {response.status_code}")
+                    raise AlgorithmFetchError(f"the algorithm provider's data plane answered {response.status_code}")
                 for chunk in response.iter_bytes(CHUNK):
                     size += len(chunk)
                     if size > self._max_bytes:
-                        raise fetch_error(f"the algorithm archive exceeds {self._max_bytes} bytes")
+                        raise AlgorithmFetchError(f"the algorithm archive exceeds {self._max_bytes} bytes")
                     sha.update(chunk)
                     out.write(chunk)
             got = "sha256:" + sha.hexdigest()
             if got != digest:
-                raise fetch_error(f"the algorithm archive's digest {got} differs from the {digest} its dataset "
+                raise AlgorithmFetchError(f"the algorithm archive's digest {got} differs from the {digest} its dataset "
                                   "declares")
             final = folder / f"{got.removeprefix('sha256:')}.tar.gz"
             shutil.move(partial, final)
@@ -277,14 +266,13 @@ class DspAlgorithmSource:
             row.updated_at = self._rt.clock()
 
     def _until(self, probe: Callable[[], Any], what: str) -> Any:
-        fetch_error, _ = _errors()
         deadline = time.monotonic() + self._wait
         while time.monotonic() < deadline:
             value = probe()
             if value is not None:
                 return value
             time.sleep(POLL_SECONDS)
-        raise fetch_error(f"timed out after {self._wait:.0f} s waiting for {what}")
+        raise AlgorithmFetchError(f"timed out after {self._wait:.0f} s waiting for {what}")
 
 
 def _usable_agreement(uow: Session, agreement_id: str) -> bool:

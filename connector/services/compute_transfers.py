@@ -97,7 +97,7 @@ def accept(uow: Session, rt: Runtime, *, transfer: TransferRow, agreement: Agree
     from connector.services import compute_jobs  # the pipeline imports this module for its final hook
 
     return compute_jobs.accept_compute_request(
-        uow, rt, transfer=transfer, agreement=agreement, algorithm=request.algorithm,
+        uow, rt, transfer_row=transfer, agreement_row=agreement, algorithm_ref=request.algorithm,
         algorithm_provider=request.algorithm_provider, parameters=dict(request.parameters))
 
 
@@ -164,6 +164,17 @@ def requester_terminated(uow: Session, rt: Runtime, transfer: TransferRow, *, co
         return
     state = REJECTED if code == CODE_REJECTED else FAILED
     finish_requester_job(job, rt, state, reason or f"the provider terminated the transfer ({code or 'no code'})")
+
+
+def requester_refused(uow: Session, rt: Runtime, transfer: TransferRow, *, kind: str, reason: str) -> None:
+    """Our Compute-PULL request (or a later message) could not be delivered: A refused it (its policy, a bad
+    request) or never answered. A refusal of the request is A's no (REJECTED); anything else FAILED."""
+    job = job_for_transfer(uow, transfer)
+    if job is None or job.state in FINAL_STATES:
+        return
+    refused = kind == "TransferRequestMessage" and not reason.startswith("gave up")
+    finish_requester_job(job, rt, REJECTED if refused else FAILED,
+                         f"the provider refused the job request: {reason}" if refused else f"{kind} failed: {reason}")
 
 
 def requester_failed(uow: Session, rt: Runtime, transfer: TransferRow, reason: str) -> None:

@@ -310,6 +310,8 @@ def on_failed(uow: Session, rt: Runtime, transfer_id: str, kind: M, reason: str)
     row.state = S.TERMINATED
     row.error_detail = f"{kind.value} failed: {reason}"
     row.updated_at = rt.clock()
+    if row.transfer_type == COMPUTE and row.role == Role.CONSUMER:
+        compute_transfers.requester_refused(uow, rt, row, kind=kind.value, reason=reason)
 
 
 def on_release_failed(uow: Session, rt: Runtime, transfer_id: str, reason: str) -> None:

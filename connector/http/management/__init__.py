@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends
 from connector.container import Connector
 from connector.http.management import (
     agreements,
-    assets,
     algorithms,
+    assets,
     catalog,
     computejobs,
     contractdefinitions,
