@@ -234,8 +234,7 @@ def show_release(school: ConnectorProcess, ai: ConnectorProcess, b: ManagementCl
 
 def verify_receipt_here(receipt: dict[str, Any], school: ConnectorProcess) -> dict[str, Any]:
     """Verify A's receipt independently of B's connector: A's DID document, fetched over HTTP."""
-    from compute_to_data import receipts
-    from compute_to_data.signing import verify_envelope
+    from compute_to_data.receipts import verify_receipt
 
     document = httpx.get(school.url + "/.well-known/did.json", timeout=10).json()
 
@@ -244,9 +243,7 @@ def verify_receipt_here(receipt: dict[str, Any], school: ConnectorProcess) -> di
             raise ValueError(f"{did} is not A's DID")
         return dict(document)
 
-    verify = getattr(receipts, "verify_receipt", None)
-    verified = verify(receipt, resolve) if verify is not None else verify_envelope(
-        receipt, resolve, predicate_type=receipts.RECEIPT_TYPE)
+    verified = verify_receipt(receipt, resolve)
     check(verified.signer_did == school.did, f"receipt signature verified against A's DID {school.did}")
     return dict(verified.statement.get("predicate") or {})
 

@@ -9,13 +9,14 @@ otherwise our job is FAILED with the reason and nothing is stored as released.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
+from compute_to_data.receipts import output_digest, verify_receipt
+from compute_to_data.signing import SignatureCheckError
 from connector.persistence.database import Database
 from connector.persistence.tables import EdrRow, TransferRow
 from connector.services import compute_transfers, transfers
@@ -70,33 +71,26 @@ def fetch_document(http: httpx.Client, endpoint: str, token: str) -> dict[str, A
 
 def verify_release(document: Mapping[str, Any], *, provider_did: str, resolve: DidResolve) -> dict[str, Any]:
     """Check A's receipt against the document; return the receipt's predicate. Raises ReleaseError."""
-    from compute_to_data import receipts
-    from compute_to_data.signing import SignatureCheckError, verify_envelope
-
     try:
-        verify = getattr(receipts, "verify_receipt", None)
-        verified = (verify(document["receipt"], resolve) if verify is not None
-                    else verify_envelope(document["receipt"], resolve, predicate_type=receipts.RECEIPT_TYPE))
+        verified = verify_receipt(document["receipt"], resolve)
     except (SignatureCheckError, ValueError, KeyError, TypeError) as exc:
         raise ReleaseError(f"the run receipt does not verify: {exc}") from exc
-    signer = getattr(verified, "signer_did", None)
-    if signer != provider_did:
-        raise ReleaseError(f"the run receipt is signed by {signer}, not by the provider {provider_did}")
-    statement = getattr(verified, "statement", None) or {}
+    if verified.signer_did != provider_did:
+        raise ReleaseError(f"the run receipt is signed by {verified.signer_did}, not by the provider {provider_did}")
+    statement = verified.statement
     predicate = dict(statement.get("predicate") or {})
-    if document.get("jobId") is not None and predicate.get("jobId") not in (None, document.get("jobId")):
+    if predicate.get("jobId") != document.get("jobId"):
         raise ReleaseError(f"the run receipt is about job {predicate.get('jobId')}, not {document.get('jobId')}")
-    declared = {s.get("name"): (s.get("digest") or {}).get("sha256") for s in statement.get("subject") or []
-                if isinstance(s, Mapping)}
-    for name, value in (document.get("outputs") or {}).items():
-        if name in declared and declared[name] not in (None, output_digest(value)):
+    signed = {s.get("name"): "sha256:" + str((s.get("digest") or {}).get("sha256"))
+              for s in statement.get("subject") or [] if isinstance(s, Mapping)}
+    outputs = document.get("outputs") or {}
+    if set(signed) != set(outputs):
+        raise ReleaseError(f"the released outputs {sorted(outputs)} are not the ones the receipt signs "
+                           f"{sorted(signed)}")
+    for name, value in outputs.items():
+        if signed[name] != output_digest(value):
             raise ReleaseError(f"output {name!r} does not match the digest the receipt signs")
     return predicate
-
-
-def output_digest(value: Any) -> str:
-    """sha256 hex of one released output's canonical JSON (sorted keys, no spaces)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class ReleasePuller:
