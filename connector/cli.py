@@ -141,7 +141,7 @@ def demo(
     keep: Annotated[bool, Opt(help="Leave both connectors running until Ctrl-C.")] = False,
     workdir: Annotated[Path | None, Opt(help="Where the two connectors keep their data [a temp dir].")] = None,
 ) -> None:
-    """Start a provider and a consumer on free ports and walk catalog, negotiation and a pull transfer."""
+    """Run the compute-to-data student scenario on two connectors (a school app and an AI provider)."""
     from connector.demo import run_demo
 
     sys.exit(run_demo(keep=keep, workdir=workdir))

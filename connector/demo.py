@@ -113,15 +113,24 @@ def publish_algorithm(ai: ConnectorProcess, b: ManagementClient, root: Path, *, 
 
 
 def compute_only_policy(ai_did: str) -> dict[str, Any]:
+    """Compute only, by algorithms B signed, epsilon <= 1 per job, groups of at least 2, for the stated purpose.
+
+    Numbers are written as strings: DSP 2025-1's schema admits no bare number as rightOperand. Consent and the
+    dataset's epsilon budget are enforced by A's pipeline on every job (the asset's epsilonBudget property); as
+    constraints (consentRequired, dpEpsilonBudget) they would be unknown when the contract is negotiated.
+    """
     return {"@type": "Set", "profile": "https://w3id.org/sovra/c2d/v1", "permission": [{
         "action": "c2d:compute", "constraint": [{"and": [
             {"leftOperand": "c2d:algorithmSigner", "operator": "isAnyOf", "rightOperand": [ai_did]},
-            {"leftOperand": "c2d:dpEpsilon", "operator": "lteq", "rightOperand": EPSILON},
-            {"leftOperand": "c2d:minAggregationSize", "operator": "gteq", "rightOperand": 2},
-            {"leftOperand": "c2d:dpEpsilonBudget", "operator": "lteq", "rightOperand": 5},
-            {"leftOperand": "c2d:consentRequired", "operator": "eq", "rightOperand": True},
+            {"leftOperand": "c2d:dpEpsilon", "operator": "lteq", "rightOperand": str(EPSILON)},
+            {"leftOperand": "c2d:minAggregationSize", "operator": "gteq", "rightOperand": "2"},
             {"leftOperand": "purpose", "operator": "isA", "rightOperand": PURPOSE},
         ]}]}], "prohibition": [{"action": "distribute"}]}
+
+
+def request_context(ai_did: str) -> dict[str, Any]:
+    """What B declares when it negotiates: its purpose and the kind of jobs it will ask for."""
+    return {"purpose": PURPOSE, "algorithmSigner": ai_did, "dpEpsilon": EPSILON, "minAggregationSize": 2}
 
 
 def publish_dataset(school: ConnectorProcess, ai: ConnectorProcess, a: ManagementClient, *, number: int) -> None:
@@ -172,10 +181,11 @@ def negotiate(school: ConnectorProcess, ai: ConnectorProcess, b: ManagementClien
     offer = dataset["hasPolicy"][0]
     negotiation: Any = b.ok(b.post("/v3/contractnegotiations", {
         "counterPartyAddress": school.dsp_url, "counterPartyId": school.did,
-        "protocol": "dataspace-protocol-http:2025-1", "requestContext": {"purpose": PURPOSE},
+        "protocol": "dataspace-protocol-http:2025-1", "requestContext": request_context(ai.did),
         "policy": {**offer, "target": "student-skills", "assigner": school.did}}))
     final = b.wait_state(f"/v3/contractnegotiations/{negotiation['@id']}", {"FINALIZED", "TERMINATED"})
-    check(final["state"] == "FINALIZED", f"negotiation FINALIZED (agreement {final.get('contractAgreementId')})")
+    check(final["state"] == "FINALIZED", f"negotiation FINALIZED (agreement {final.get('contractAgreementId')}, "
+                                         f"{final.get('errorDetail') or 'no error'})")
     return str(final["contractAgreementId"])
 
 
