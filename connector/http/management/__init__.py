@@ -14,7 +14,9 @@ from connector.container import Connector
 from connector.http.management import (
     agreements,
     assets,
+    audit,
     catalog,
+    consents,
     contractdefinitions,
     edrs,
     negotiations,
@@ -26,7 +28,7 @@ from connector.http.management.auth import api_key_guard
 from connector.http.management.schemas import ApiError
 
 _ROUTERS = (assets.router, policies.router, policy_authoring.router, contractdefinitions.router, catalog.router,
-            negotiations.router, agreements.router, transfers.router, edrs.router)
+            negotiations.router, agreements.router, transfers.router, edrs.router, consents.router, audit.router)
 
 
 def build_router(connector: Connector) -> APIRouter:
