@@ -409,8 +409,7 @@ def sign_receipt(session: Session, rt: Runtime, job: ComputeJobRow) -> dict[str,
         return None
     agreement = session.get(AgreementRow, job.agreement_id)
     manifest = job.manifest or {}
-    outputs = {name: "sha256:" + hashlib.sha256(audit.canonical(value)).hexdigest()
-               for name, value in (job.outputs or {}).items()}
+    outputs = {name: receipts.output_digest(value) for name, value in (job.outputs or {}).items()}
     facts = receipts.RunFacts(
         job_id=job.id, state=job.state, reasons=tuple([job.reason] if job.reason else []),
         algorithm={"name": manifest.get("name"), "version": manifest.get("version"),
@@ -420,7 +419,7 @@ def sign_receipt(session: Session, rt: Runtime, job: ComputeJobRow) -> dict[str,
         sandbox={"backend": job.backend, "limits": job.limits or {}}, outputs=outputs,
         epsilon_charged=job.epsilon_charged or 0.0,
         started=(job.started_at or job.created_at).isoformat(), finished=(job.finished_at or rt.clock()).isoformat())
-    return signing.sign_statement(receipts.receipt_statement(facts), rt.signing_key, rt.settings.participant_id)
+    return receipts.sign_receipt(facts, rt.signing_key, rt.settings.participant_id)
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------------
