@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from connector.cli_consent import consent_app, subject_app
 from connector.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ app = typer.Typer(
 )
 key_app = typer.Typer(help="The connector's signing key and its did:web identity.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+app.add_typer(consent_app, name="consent")
+app.add_typer(subject_app, name="subject")
 
 Opt = typer.Option
 

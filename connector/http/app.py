@@ -5,6 +5,7 @@
     /api/dsp/2025-1/...           DSP provider endpoints and consumer callbacks (self-issued token)
     /api/management/v3/...        management API (X-Api-Key)
     /api/public/...               pull data plane (transfer-bound token)
+    /api/subject/v1/...           a data subject's consents, jobs and results (her personal token)
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from connector.http import errors
 from connector.http.dsp import router as dsp_router
 from connector.http.management import build_router as management_router
 from connector.http.public import build_router as public_router
+from connector.http.subject import SUBJECT_PATH
+from connector.http.subject import build_app as subject_app
 from connector.settings import DSP_PATH
 
 
@@ -74,6 +77,7 @@ def create_app(connector: Connector, *, manage_lifecycle: bool = True) -> FastAP
         return JSONResponse(connector.did_document, media_type="application/did+json")
 
     app.mount(DSP_PATH, _dsp_app(connector))
+    app.mount(SUBJECT_PATH, subject_app(connector))
     app.include_router(management_router(connector), prefix="/api/management")
     app.include_router(public_router(connector))
     if connector.settings.tck:  # test-only extension, off by default (connector/tck)

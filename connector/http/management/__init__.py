@@ -15,8 +15,10 @@ from connector.http.management import (
     agreements,
     algorithms,
     assets,
+    audit,
     catalog,
     computejobs,
+    consents,
     contractdefinitions,
     edrs,
     negotiations,
@@ -28,8 +30,8 @@ from connector.http.management.auth import api_key_guard
 from connector.http.management.schemas import ApiError
 
 _ROUTERS = (assets.router, policies.router, policy_authoring.router, contractdefinitions.router, catalog.router,
-            negotiations.router, agreements.router, transfers.router, edrs.router, computejobs.router,
-            algorithms.router)
+            negotiations.router, agreements.router, transfers.router, edrs.router, consents.router, audit.router,
+            computejobs.router, algorithms.router)
 
 
 def build_router(connector: Connector) -> APIRouter:
