@@ -159,11 +159,11 @@ def consent(school: ConnectorProcess, ai: ConnectorProcess, a: ManagementClient,
     tokens: dict[str, str] = {}
     for student in S.STUDENTS:
         subject = student["subject"]
-        issued: Any = a.ok(a.post("/v3/subjects/tokens", {"subjectId": subject}))
+        issued: Any = a.ok(a.post(f"/v3/subjects/{subject}/tokens"))
         tokens[subject] = issued["token"]
         if subject in S.CONSENTING:
             response = httpx.post(school.url + "/api/subject/v1/consents",
-                                  json={"providerId": ai.did, "purpose": PURPOSE},
+                                  json={"provider": ai.did, "purpose": PURPOSE, "action": "grant"},
                                   headers={"Authorization": f"Bearer {tokens[subject]}"}, timeout=10)
             if response.status_code >= 400:
                 raise DemoCheckFailed(f"{subject} could not grant consent: {response.status_code} {response.text}")
@@ -268,7 +268,7 @@ def students_read_results(school: ConnectorProcess, a: ManagementClient, job: di
         listed = httpx.get(school.url + "/api/subject/v1/jobs", headers=headers, timeout=10)
         ran = [j for j in _items(listed) if _job_id(j) == provider_job["@id"]]
         if subject not in S.CONSENTING:
-            check(listed.status_code == 200 and not ran, f"{student['name']} ({subject}): no job ran on her record")
+            check(listed.status_code == 200 and not ran, f"{student['name']} ({subject}): no job ran on this record")
             continue
         check(bool(ran), f"{student['name']} ({subject}) sees the job that ran on her record")
         result = httpx.get(f"{school.url}/api/subject/v1/jobs/{provider_job['@id']}/result", headers=headers,

@@ -24,7 +24,7 @@ WEIGHTS = (  # rows: skills; columns: careers
 STUDENTS = (
     {"subject": "S-1024", "name": "Ada", "python": 0.9, "statistics": 0.8, "design": 0.2, "communication": 0.6},
     {"subject": "S-2048", "name": "Grace", "python": 0.3, "statistics": 0.2, "design": 0.9, "communication": 0.8},
-    {"subject": "S-4096", "name": "Linus", "python": 0.8, "statistics": 0.4, "design": 0.1, "communication": 0.3},
+    {"subject": "S-4096", "name": "Lena", "python": 0.8, "statistics": 0.4, "design": 0.1, "communication": 0.3},
 )
 CONSENTING = ("S-1024", "S-2048")
 ALGORITHM_NAME, ALGORITHM_VERSION = "career-match", "1.0.0"

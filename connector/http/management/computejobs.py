@@ -20,7 +20,7 @@ from connector.http.management.errors import invalid, not_found, transaction, tr
 from connector.http.management.jsonld_io import Body
 from connector.http.management.schemas import ApiError
 from connector.persistence.tables import AgreementRow, ComputeJobRow, NegotiationRow, TransferRow
-from connector.services import compute_transfers, remote_catalog
+from connector.services import compute_jobs, compute_transfers, remote_catalog
 
 log = logging.getLogger("sovra.computejobs")
 
@@ -30,21 +30,9 @@ ROLES = ("provider", "requester")
 
 
 def job_body(job: ComputeJobRow) -> dict[str, Any]:
-    """A job as the API shows it: never raw data (events are connector-written, outputs passed the gate)."""
-    return {
-        "@id": job.id, "@type": "ComputeJob", "role": job.role, "state": job.state, "reason": job.reason,
-        "agreementId": job.agreement_id, "assetId": job.asset_id, "transferProcessId": job.transfer_id,
-        "counterPartyId": job.counterparty_id, "counterPartyAddress": job.counterparty_address,
-        "algorithm": {"id": job.algorithm_ref, "provider": job.algorithm_provider, "digest": job.algorithm_digest,
-                      "signer": job.algorithm_signer},
-        "parameters": job.parameters or {}, "recordCount": job.record_count, "epsilonCharged": job.epsilon_charged,
-        "outputs": job.outputs, "receipt": job.receipt, "events": job.events or [],
-        "createdAt": _iso(job.created_at), "startedAt": _iso(job.started_at), "finishedAt": _iso(job.finished_at),
-    }
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    """A job as the API shows it (the pipeline's view, plus the DSP side and the receipt): never raw data."""
+    return {**compute_jobs.job_json(job, operator=True), "transferProcessId": job.transfer_id,
+            "counterPartyAddress": job.counterparty_address, "receipt": job.receipt}
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
