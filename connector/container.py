@@ -25,6 +25,7 @@ from connector.persistence.replay import DatabaseReplayGuard
 from connector.persistence.tables import TransferRow
 from connector.protocol.jsonld import load_document
 from connector.protocol.schemas import validate_message
+from connector.services import transfers
 from connector.services.algorithms import DspAlgorithmSource
 from connector.services.compute_release import ReleasePuller
 from connector.services.runtime import Runtime, utc_now
@@ -98,7 +99,7 @@ class Connector:
 
     def pull_address(self, transfer: TransferRow) -> dict[str, Any] | None:
         """The DataAddress of a pull transfer's start message: our public endpoint and a token bound to it."""
-        if transfer.transfer_type not in ("HttpData-PULL", "Compute-PULL"):
+        if transfer.transfer_type not in (transfers.PULL, transfers.COMPUTE):
             return None
         token = issue_access_token(self.key.private_key, kid=self.key.kid, issuer=self.settings.participant_id,
                                    transfer_id=transfer.id, now=self.rt.clock(),

@@ -30,6 +30,7 @@ from connector.services.runtime import Runtime
 from contracts import InvalidMessageError, Role
 from policies import Decision
 
+FORMAT = "Compute-PULL"
 PROVIDER, REQUESTER = "provider", "requester"
 RELEASED, REJECTED, FAILED, QUEUED = "RELEASED", "REJECTED", "FAILED", "QUEUED"
 FINAL_STATES = (RELEASED, REJECTED, FAILED)
@@ -120,7 +121,7 @@ def job_finished(session: Session, rt: Runtime, job: ComputeJobRow) -> None:
     if job.role != PROVIDER or job.transfer_id is None or job.state not in FINAL_STATES:
         return
     transfer = session.get(TransferRow, job.transfer_id)
-    if transfer is None or transfer.transfer_type != transfers.COMPUTE:
+    if transfer is None or transfer.transfer_type != FORMAT:
         return
     if reached_state(TransferState(transfer.state)) in (TransferState.COMPLETED, TransferState.TERMINATED):
         return  # the requester gave up meanwhile
@@ -147,7 +148,7 @@ def release_address(uow: Session, transfer: TransferRow) -> dict[str, Any] | Non
 
 def job_members(uow: Session, transfer: TransferRow) -> dict[str, Any]:
     """The extension members of A's TransferProcess body for a Compute-PULL: the job's state and reason."""
-    if transfer.transfer_type != "Compute-PULL" or transfer.role != Role.PROVIDER:
+    if transfer.transfer_type != FORMAT or transfer.role != Role.PROVIDER:
         return {}
     job = job_for_transfer(uow, transfer)
     if job is None:
@@ -240,7 +241,7 @@ def request_job(uow: Session, rt: Runtime, *, agreement_id: str, dsp_base: str, 
                                                    "/v3/algorithms")
     request = ComputeRequest(algorithm=algorithm, algorithm_provider=rt.settings.dsp_url, parameters=parameters)
     transfer = transfers.initiate(uow, rt, counter_party_address=dsp_base, agreement_id=agreement.id,
-                                  transfer_type=transfers.COMPUTE, data_destination=None,
+                                  transfer_type=FORMAT, data_destination=None,
                                   compute_job=request.member())
     now = rt.clock()
     job = ComputeJobRow(

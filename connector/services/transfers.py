@@ -34,7 +34,7 @@ from contracts.transfer import TransferState as S
 from contracts.transfer import command, next_state, pending_state, reached_state
 
 PROCESS = "transfer"
-PULL, PUSH, COMPUTE = "HttpData-PULL", "HttpData-PUSH", "Compute-PULL"
+PULL, PUSH, COMPUTE = "HttpData-PULL", "HttpData-PUSH", compute_transfers.FORMAT
 FORMATS = (PULL, PUSH)
 """What an operator may start through /v3/transferprocesses; a Compute-PULL is started by a compute job."""
 PROVIDED_FORMATS = (PULL, PUSH, COMPUTE)

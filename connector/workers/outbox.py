@@ -354,6 +354,7 @@ class OutboxWorker:
             row = uow.get(OutboxRow, delivery.seq)
             if row is not None:
                 row.status, row.sent_at, row.lease_until = "sent", self._rt.clock(), None
+            self._lease_next(uow, delivery.process_id)  # the completion queued behind the pull
 
     # -- outcomes --------------------------------------------------------------------------------------------------
     def _finish(self, delivery: Delivery, *, ack: dict[str, Any] | None = None, error: str | None = None,
