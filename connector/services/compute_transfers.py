@@ -121,8 +121,8 @@ def job_finished(session: Session, rt: Runtime, job: ComputeJobRow) -> None:
     if job.role != PROVIDER or job.transfer_id is None or job.state not in FINAL_STATES:
         return
     transfer = session.get(TransferRow, job.transfer_id)
-    if transfer is None or transfer.transfer_type != FORMAT:
-        return
+    if transfer is None or transfer.transfer_type != FORMAT or transfer.role != Role.PROVIDER:
+        return  # only the transfer B asked us for carries the job's outcome
     if reached_state(TransferState(transfer.state)) in (TransferState.COMPLETED, TransferState.TERMINATED):
         return  # the requester gave up meanwhile
     if job.state == RELEASED:
