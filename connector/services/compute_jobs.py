@@ -187,7 +187,7 @@ def _step_queued(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> N
         raise _reject(f"no sandbox: {rt.sandbox_problem}")
     availability = rt.sandbox.available()
     if not availability.ok:
-        raise _reject(f"no sandbox: backend {rt.sandbox.name!r} is unusable here: {availability.reason}")
+        raise _reject(f"no sandbox: {availability.reason}")
 
     def go(session: Session, row: ComputeJobRow) -> None:
         row.started_at = rt.clock()
