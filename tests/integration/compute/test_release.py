@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from compute_to_data.receipts import verify_receipt
-from connector.persistence.tables import ComputeJobSubjectRow, PrivacyBudgetRow, PrivacyChargeRow
+from connector.persistence.tables import AuditEventRow, ComputeJobSubjectRow, PrivacyBudgetRow, PrivacyChargeRow
 from connector.services import audit
 from tests.integration.compute.conftest import STUDENTS, World
 
@@ -45,6 +45,8 @@ def test_a_released_job(sandboxed: World) -> None:
         assert session.get(PrivacyBudgetRow, "students").spent == 0.5
         assert [c.job_id for c in session.scalars(select(PrivacyChargeRow))] == [job_id]
         assert audit.verify_chain(session).ok
+        kinds = [r.kind for r in session.scalars(select(AuditEventRow).where(AuditEventRow.job_id == job_id))]
+    assert kinds == ["job.queued", "job.fetching", "job.verifying", "job.running", "job.gating", "job.released"]
     # events are the connector's lines only; the algorithm's stderr (which printed names) is scrubbed
     text = repr(job.events)
     for student in STUDENTS:
