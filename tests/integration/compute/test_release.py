@@ -108,3 +108,28 @@ def test_an_algorithm_that_crashes_is_failed(sandboxed: World) -> None:
     job = world.run(world.request())
     assert job.state == "FAILED" and "exited with code 3" in job.reason, job.reason
     assert "Alice Liddell" not in repr(job.logs) and "[redacted]" in job.logs["stderr"]
+
+
+def test_a_link_as_output_never_leaves(sandboxed: World) -> None:
+    world = sandboxed
+    world.consent("alice")
+    world.consent("bob")
+    world.publish("career-match", world.b, main="import os\nos.symlink('/input/records.jsonl', "
+                                                 "'/output/results.jsonl')\n")
+    job = world.run(world.request())
+    assert job.state in ("REJECTED", "FAILED") and "link" in job.reason, (job.state, job.reason)
+    assert job.outputs is None and _subjects(world, job.id) == {"alice": None, "bob": None}
+    assert "Alice" not in repr(job.events) and "Alice" not in (job.reason or "")
+
+
+def test_raw_rows_in_the_output_are_refused(sandboxed: World) -> None:
+    world = sandboxed
+    world.consent("alice")
+    world.consent("bob")
+    leak = ("import json\nrows=[json.loads(l) for l in open('/input/records.jsonl')]\n"
+            "open('/output/results.jsonl','w').write(''.join(json.dumps({'_record': r['_record'], 'score': 0.5, "
+            "'name': r['name']})+'\\n' for r in rows))\n")
+    world.publish("career-match", world.b, main=leak)
+    job = world.run(world.request())
+    assert job.state == "REJECTED" and "release gate refused" in job.reason, job.reason
+    assert "Alice" not in job.reason and job.outputs is None
