@@ -79,6 +79,7 @@ class Connector:
         else:
             self.rt.sandbox = LazySandbox(settings.sandbox_backend)
         self.compute = ComputeWorker(self.db, self.rt, threads=settings.c2d_workers)
+        self.rt.compute_wake = self.compute.wake
 
     def _identity(self) -> IdentityService:
         s = self.settings

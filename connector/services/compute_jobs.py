@@ -41,7 +41,7 @@ from compute_to_data.manifest import Manifest, ManifestError, manifest_to_json, 
 from compute_to_data.sandbox.base import Limits, SandboxSpec, read_output_file
 from compute_to_data.sandbox.outputs import OutputRefused
 from connector.dataplane.sources import normalize_address
-from connector.persistence.database import Database, is_postgres
+from connector.persistence.database import Database, after_commit, is_postgres
 from connector.persistence.tables import AgreementRow, AssetRow, ComputeJobRow, ComputeJobSubjectRow, TransferRow
 from connector.services import audit, compute_transfers, consents, policy_scopes, privacy_ledger
 from connector.services.algorithm_source import (
@@ -107,6 +107,7 @@ def accept_compute_request(session: Session, rt: Runtime, *, transfer_row: Trans
     session.add(job)
     _event(session, rt, job, f"job requested by {agreement_row.consumer_id} (algorithm {algorithm_ref})")
     session.flush()
+    after_commit(session, rt.compute_wake)
     return job
 
 

@@ -79,3 +79,26 @@ def test_a_step_that_keeps_breaking_gives_up(world: World, recording: RecordingS
     assert job.state == "FAILED" and "gave up after 5 attempts at FETCHING" in job.reason, job.reason
     assert any("broke (OSError)" in e["message"] for e in job.events)
     assert "disk on fire" not in repr(job.events)
+
+
+def test_worker_threads_run_a_queued_job_on_their_own(sandboxed: World) -> None:
+    """The worker as the container starts it: threads that claim, woken by the commit that queued the job."""
+    import time
+
+    world = sandboxed
+    world.consent("alice")
+    world.consent("bob")
+    world.publish("career-match", world.b)
+    worker = ComputeWorker(world.db, world.rt, threads=2, poll_seconds=5.0)
+    world.rt.compute_wake = worker.wake
+    worker.start()
+    try:
+        job_id = world.request()
+        deadline = time.monotonic() + 60
+        while world.job(job_id).state not in ("RELEASED", "REJECTED", "FAILED") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    job = world.job(job_id)
+    assert job.state == "RELEASED", job.reason
+    assert [e["state"] for e in job.events] == ["QUEUED", "FETCHING", "VERIFYING", "RUNNING", "GATING", "RELEASED"]
