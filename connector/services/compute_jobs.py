@@ -405,6 +405,8 @@ def finish(session: Session, rt: Runtime, job: ComputeJobRow, state: JobState, m
     if job.receipt is None:
         _event(session, rt, job, "no run receipt: this connector has no signing key", state=job.state)
     compute_transfers.job_finished(session, rt, job)
+    folder = job_dir(rt, job.id)
+    after_commit(session, lambda: shutil.rmtree(folder, ignore_errors=True))  # the staged records go with the job
 
 
 def sign_receipt(session: Session, rt: Runtime, job: ComputeJobRow) -> dict[str, Any] | None:

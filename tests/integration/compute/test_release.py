@@ -133,3 +133,42 @@ def test_raw_rows_in_the_output_are_refused(sandboxed: World) -> None:
     job = world.run(world.request())
     assert job.state == "REJECTED" and "release gate refused" in job.reason, job.reason
     assert "Alice" not in job.reason and job.outputs is None
+
+
+class SpyingSandbox:
+    """The real sandbox, with a copy of what each run was given: to prove what reached /input."""
+
+    def __init__(self, real: object) -> None:
+        self.real, self.name, self.inputs = real, real.name, []  # type: ignore[attr-defined]
+
+    def available(self) -> object:
+        return self.real.available()  # type: ignore[attr-defined]
+
+    def run(self, spec: object) -> object:
+        folder = spec.input_dir  # type: ignore[attr-defined]
+        self.inputs.append({p.name: p.read_text() for p in folder.iterdir()})
+        return self.real.run(spec)  # type: ignore[attr-defined]
+
+
+def test_only_consenting_records_and_declared_columns_reach_the_input(sandboxed: World) -> None:
+    import json
+
+    from connector.services.compute_jobs import job_dir
+
+    world = sandboxed
+    spy = SpyingSandbox(world.rt.sandbox)
+    world.rt.sandbox = spy  # type: ignore[assignment]
+    world.consent("alice")
+    world.consent("dave")
+    world.consent("bob", provider="did:web:someone-else.example")
+    world.publish("career-match", world.b)
+    job = world.run(world.request(minAggregationSize=2))
+    assert job.state == "RELEASED", job.reason
+    [given] = spy.inputs
+    assert set(given) == {"records.jsonl", "parameters.json"}
+    records = [json.loads(line) for line in given["records.jsonl"].splitlines()]
+    assert records == [{"_record": "r1", "name": "Alice Liddell", "python": 8, "sql": 6},
+                       {"_record": "r2", "name": "Dave Grohl", "python": 9, "sql": 2}]
+    assert "subject" not in given["records.jsonl"] and "email" not in given["records.jsonl"]
+    assert json.loads(given["parameters.json"])["dpEpsilon"] == 0.5
+    assert not job_dir(world.rt, job.id).exists(), "the staged input must not outlive the job"
