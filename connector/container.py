@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import httpx
@@ -30,7 +31,7 @@ from connector.services.algorithms import DspAlgorithmSource
 from connector.services.compute_release import ReleasePuller
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
-from connector.workers.compute import ComputeWorker, open_sandbox
+from connector.workers.compute import ComputeWorker, LazySandbox
 from connector.workers.monitor import PolicyMonitor
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
@@ -79,11 +80,12 @@ class Connector:
         self.monitor = PolicyMonitor(self.db, self.rt, interval=settings.policy_monitor_interval)
         self.rt.signing_key = self.key
         self.rt.resolve_did = self.did_resolver.resolve
-        self.rt.sandbox, self.rt.sandbox_problem = open_sandbox(settings.sandbox_backend)
-        if self.rt.sandbox is None:
-            log.warning("!!! no compute-to-data sandbox: %s. Every compute job will be REJECTED !!!",
-                        self.rt.sandbox_problem)
+        if settings.sandbox_backend == "none":
+            self.rt.sandbox, self.rt.sandbox_problem = None, "the sandbox backend is 'none' (--sandbox-backend)"
+        else:
+            self.rt.sandbox = LazySandbox(settings.sandbox_backend)
         self.compute = ComputeWorker(self.db, self.rt, threads=settings.c2d_workers)
+        self.rt.compute_wake = self.compute.wake
 
     def _identity(self) -> IdentityService:
         s = self.settings
@@ -118,6 +120,10 @@ class Connector:
         self.outbox.start()
         self.monitor.start()
         self.compute.start()
+        if self.rt.sandbox is None:
+            log.warning("!!! --sandbox-backend none: every compute-to-data job will be REJECTED !!!")
+        elif isinstance(self.rt.sandbox, LazySandbox) and self.settings.c2d_workers > 0:
+            threading.Thread(target=self.rt.sandbox.available, name="sovra-sandbox-probe", daemon=True).start()
 
     def stop(self) -> None:
         self.compute.stop()

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -39,9 +38,10 @@ from sqlalchemy.orm import Session
 from compute_to_data import bundle, gate, receipts, signing
 from compute_to_data.jobs import FINAL, JobState, next_state
 from compute_to_data.manifest import Manifest, ManifestError, manifest_to_json, parse_manifest
-from compute_to_data.sandbox.base import Limits, SandboxSpec
+from compute_to_data.sandbox.base import Limits, SandboxSpec, read_output_file
+from compute_to_data.sandbox.outputs import OutputRefused
 from connector.dataplane.sources import normalize_address
-from connector.persistence.database import Database, is_postgres
+from connector.persistence.database import Database, after_commit, is_postgres
 from connector.persistence.tables import AgreementRow, AssetRow, ComputeJobRow, ComputeJobSubjectRow, TransferRow
 from connector.services import audit, compute_transfers, consents, policy_scopes, privacy_ledger
 from connector.services.algorithm_source import (
@@ -107,6 +107,7 @@ def accept_compute_request(session: Session, rt: Runtime, *, transfer_row: Trans
     session.add(job)
     _event(session, rt, job, f"job requested by {agreement_row.consumer_id} (algorithm {algorithm_ref})")
     session.flush()
+    after_commit(session, rt.compute_wake)
     return job
 
 
@@ -187,7 +188,7 @@ def _step_queued(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> N
         raise _reject(f"no sandbox: {rt.sandbox_problem}")
     availability = rt.sandbox.available()
     if not availability.ok:
-        raise _reject(f"no sandbox: backend {rt.sandbox.name!r} is unusable here: {availability.reason}")
+        raise _reject(f"no sandbox: {availability.reason}")
 
     def go(session: Session, row: ComputeJobRow) -> None:
         row.started_at = rt.clock()
@@ -345,7 +346,9 @@ def _step_gating(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> N
     records = [json.loads(line) for line in (folder / "input" / "records.jsonl").read_bytes().splitlines() if line]
     record_subjects = json.loads((folder / "record_subjects.json").read_text())
     try:
-        results = read_output(folder / "output", "results.jsonl", limit=OUTPUT_DIR_MAX_BYTES)
+        results = read_output_file(folder / "output", "results.jsonl", OUTPUT_DIR_MAX_BYTES)
+    except FileNotFoundError:
+        results = b""  # the gate says what no output means
     except OutputRefused as exc:
         raise _reject(f"output refused: {exc}") from None
     request = gate.GateRequest(manifest=manifest, records=records, record_subjects=record_subjects,
@@ -402,6 +405,8 @@ def finish(session: Session, rt: Runtime, job: ComputeJobRow, state: JobState, m
     if job.receipt is None:
         _event(session, rt, job, "no run receipt: this connector has no signing key", state=job.state)
     compute_transfers.job_finished(session, rt, job)
+    folder = job_dir(rt, job.id)
+    after_commit(session, lambda: shutil.rmtree(folder, ignore_errors=True))  # the staged records go with the job
 
 
 def sign_receipt(session: Session, rt: Runtime, job: ComputeJobRow) -> dict[str, Any] | None:
@@ -508,9 +513,11 @@ def _dataset(rt: Runtime, asset: AssetRow) -> list[tuple[str, dict[str, Any]]]:
         raise _fail(f"dataset {asset.id} lies outside the connector's file root")
     field_name = privacy_ledger.asset_property(asset, SUBJECT_FIELD) or DEFAULT_SUBJECT_FIELD
     try:
-        raw = read_output(resolved.parent, resolved.name, limit=DATASET_MAX_BYTES)
-    except OutputRefused as exc:
-        raise _fail(f"dataset {asset.id} cannot be read: {exc}") from None
+        if resolved.stat().st_size > DATASET_MAX_BYTES:
+            raise _fail(f"dataset {asset.id} is larger than {DATASET_MAX_BYTES} bytes")
+        raw = resolved.read_bytes()
+    except OSError as exc:
+        raise _fail(f"dataset {asset.id} cannot be read ({exc.strerror})") from None
     rows: list[tuple[str, dict[str, Any]]] = []
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
@@ -579,33 +586,6 @@ def run_problem(result: Any, limits: Limits) -> str | None:
     if result.exit_code != 0:
         return f"the algorithm exited with code {result.exit_code}"
     return None
-
-
-class OutputRefused(ValueError):
-    pass
-
-
-def read_output(directory: Path, name: str, *, limit: int) -> bytes:
-    """Read `directory/name` without following a link and only if it is one plain file within `limit` bytes;
-    a missing file reads as empty (the gate decides what no output means)."""
-    try:
-        fd = os.open(directory / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return b""
-    except OSError as exc:
-        raise OutputRefused(f"{name} is not a plain file (a link or unreadable: {exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OutputRefused(f"{name} is not a plain file")
-        if info.st_nlink != 1:
-            raise OutputRefused(f"{name} has {info.st_nlink} hard links")
-        if info.st_size > limit:
-            raise OutputRefused(f"{name} holds {info.st_size} bytes, above the limit of {limit}")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise OutputRefused(f"{name} grew past the limit of {limit} bytes")
-    return data
 
 
 def _event(session: Session, rt: Runtime, job: ComputeJobRow, message: str, *, state: str | None = None) -> None:

@@ -72,5 +72,7 @@ class Runtime:
     """Why `sandbox` is None (the backend's own reason), for the rejected job and the start-up warning."""
     signing_key: Any = None
     """The connector's identity.keys.SigningKey: signs run receipts. None: receipts cannot be signed."""
+    compute_wake: Callable[[], None] = lambda: None
+    """Tells the compute worker a job is due (after the commit that queued it), instead of waiting for its poll."""
     resolve_did: Callable[[str], Mapping[str, Any]] | None = None
     """DID -> DID document (cached resolver); verifies algorithm signers. None: every signer is unresolvable."""

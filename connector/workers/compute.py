@@ -18,7 +18,14 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from compute_to_data.sandbox.base import Sandbox, SandboxUnavailable, create_sandbox
+from compute_to_data.sandbox.base import (
+    Availability,
+    Sandbox,
+    SandboxResult,
+    SandboxSpec,
+    SandboxUnavailable,
+    create_sandbox,
+)
 from connector.persistence.database import Database, is_postgres
 from connector.persistence.tables import ComputeJobRow
 from connector.services import compute_jobs
@@ -41,6 +48,36 @@ def open_sandbox(backend: str) -> tuple[Sandbox | None, str]:
     if not availability.ok:
         return None, f"sandbox backend {backend!r} is unusable here: {availability.reason}"
     return sandbox, ""
+
+
+class LazySandbox:
+    """The configured backend, opened (and probed with a real test run) on first use instead of at start-up:
+    a connector that never computes pays nothing, and one whose backend is unusable refuses every job with the
+    backend's reason. `Connector.start` asks once in the background, so the warning still shows at start."""
+
+    def __init__(self, backend: str) -> None:
+        self.name = backend
+        self._lock = threading.Lock()
+        self._opened: tuple[Sandbox | None, str] | None = None
+
+    def _open(self) -> tuple[Sandbox | None, str]:
+        with self._lock:
+            if self._opened is None:
+                self._opened = open_sandbox(self.name)
+                if self._opened[0] is None:
+                    log.warning("!!! no compute-to-data sandbox: %s. Every compute job will be REJECTED !!!",
+                                self._opened[1])
+            return self._opened
+
+    def available(self) -> Availability:
+        sandbox, problem = self._open()
+        return Availability(True) if sandbox is not None else Availability(False, problem)
+
+    def run(self, spec: SandboxSpec) -> SandboxResult:
+        sandbox, problem = self._open()
+        if sandbox is None:
+            raise SandboxUnavailable(problem)
+        return sandbox.run(spec)
 
 
 class ComputeWorker:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,11 +121,6 @@ class RecordingSandbox:
         self.runs.append(spec)
         return SandboxResult(exit_code=1, timed_out=False, wall_seconds=0.0, stdout_tail=b"", stderr_tail=b"",
                              output_bytes=0, killed_reason="the recording sandbox never runs anything")
-
-
-def real_sandbox() -> Any:
-    sandbox, problem = open_sandbox("bubblewrap")
-    return sandbox, problem
 
 
 @dataclass
@@ -244,7 +239,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
 @pytest.fixture
 def sandboxed(world: World) -> World:
     """The world with the real default sandbox (bubblewrap); skipped where it cannot run."""
-    sandbox, problem = real_sandbox()
+    sandbox, problem = open_sandbox("bubblewrap")
     if sandbox is None:
         pytest.skip(f"no usable bubblewrap sandbox here: {problem}")
     world.rt.sandbox = sandbox
@@ -257,5 +252,3 @@ def recording(world: World) -> RecordingSandbox:
     world.rt.sandbox = sandbox
     return sandbox
 
-
-Subjects = Callable[[str], list[tuple[str, Any]]]

@@ -52,6 +52,7 @@ def test_wrong_signer(world: World, recording: RecordingSandbox) -> None:
     statement = signing.bundle_statement(fetched.archive.name, bundle.digest_file(fetched.archive), manifest(),
                                          B_DID, started="2026-11-22T00:00:00Z", finished="2026-11-22T00:00:00Z")
     forged = signing.sign_statement(statement, world.mallory.key, B_DID)
+    forged["signatures"][0]["keyid"] = f"{B_DID}#{world.b.key.kid}"  # names B's key; Mallory's signature
     world.source.bundles["career-match"] = FetchedAlgorithm(archive=fetched.archive, envelope=forged)
     _refused(world, world.request(), "REJECTED", "verification failed (signature)")
     assert recording.runs == []
