@@ -160,6 +160,8 @@ def _extract(archive: Path, dest: Path, *, max_bytes: int, max_entries: int) -> 
             for count, member in enumerate(tar, start=1):
                 if count > max_entries:
                     raise BundleError(f"{archive} holds more than {max_entries} entries; bundles are capped")
+                if member.isdir() and PurePosixPath(member.name).as_posix() == ".":
+                    continue  # `tar -C dir .` starts with the folder itself
                 name = _safe_name(member.name, archive)
                 if name in seen:
                     raise BundleError(f"{archive}: entry {name!r} appears twice (a later copy would replace the "
