@@ -34,8 +34,9 @@ def algorithm(root: Path) -> Path:
 
 
 def run(*args: str) -> Any:
-    return runner.invoke(app, ["algorithm", *[str(a) for a in args]], env={"SOVRA_DATA_DIR": None,
-                                                                          "SOVRA_PUBLIC_URL": None})
+    unset: dict[str, str | None] = {f"SOVRA_{name}": None for name in ("DATA_DIR", "PUBLIC_URL", "PARTICIPANT_ID",
+                                                                       "PORT")}
+    return runner.invoke(app, ["algorithm", *[str(a) for a in args]], env=unset)
 
 
 def did_document_file(data_dir: Path, public_url: str, out: Path) -> Path:
