@@ -42,12 +42,7 @@ def pack(directory: Path, out: Path) -> str:
     out, so running an algorithm locally does not change its digest. Symlinks and special files are refused.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise BundleError(f"{directory} is not a directory; give the folder that holds {MANIFEST_FILE}")
-    manifest_path = directory / MANIFEST_FILE
-    if not manifest_path.is_file() or manifest_path.is_symlink():
-        raise BundleError(f"{directory} has no {MANIFEST_FILE}; write the manifest at the top of the folder")
-    manifest = _parse_manifest_bytes(manifest_path.read_bytes())
+    manifest = directory_manifest(directory)
     out = Path(out)
     entries = _walk(directory, skip=out.resolve())
     _check_references(manifest, {name for name, path in entries if path.is_file()})
@@ -63,6 +58,16 @@ def pack(directory: Path, out: Path) -> str:
         Path(handle.name).unlink(missing_ok=True)
         raise
     return digest_file(out)
+
+
+def directory_manifest(directory: Path) -> Manifest:
+    """The parsed manifest of an unpacked bundle folder (BundleError when there is none, ManifestError when bad)."""
+    if not directory.is_dir():
+        raise BundleError(f"{directory} is not a directory; give the folder that holds {MANIFEST_FILE}")
+    manifest_path = directory / MANIFEST_FILE
+    if not manifest_path.is_file() or manifest_path.is_symlink():
+        raise BundleError(f"{directory} has no {MANIFEST_FILE}; write the manifest at the top of the folder")
+    return _parse_manifest_bytes(manifest_path.read_bytes())
 
 
 def _walk(directory: Path, *, skip: Path) -> list[tuple[str, Path]]:
@@ -155,6 +160,8 @@ def _extract(archive: Path, dest: Path, *, max_bytes: int, max_entries: int) -> 
             for count, member in enumerate(tar, start=1):
                 if count > max_entries:
                     raise BundleError(f"{archive} holds more than {max_entries} entries; bundles are capped")
+                if member.isdir() and PurePosixPath(member.name).as_posix() == ".":
+                    continue  # `tar -C dir .` starts with the folder itself
                 name = _safe_name(member.name, archive)
                 if name in seen:
                     raise BundleError(f"{archive}: entry {name!r} appears twice (a later copy would replace the "

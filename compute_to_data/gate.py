@@ -11,6 +11,11 @@ INTERFACE (lead's skeleton, filled in by the c2d-core helper). Checks, each refu
   aggregates);
 - total released bytes (aggregate JSON) <= max_output_bytes;
 - subject results map back from `_record` to the subject id and go only to that subject.
+
+Beyond the skeleton: a subject with several records gets {"_records": [result, ...]}; every refusal reason is
+shown to the algorithm provider, so it names lines, declared outputs and schema keywords, never a written value
+or an undeclared field name; with aggregates, `mechanism` says which noise was added and `noise` its scale,
+sensitivity and per-output epsilon; post-processing clamps a noised mean into its bounds and counts at 0.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -97,6 +103,13 @@ class _Row:
     line: int
     record: str
     fields: dict[str, Any]
+    chars: int  # length of its line in results.jsonl
+
+
+# Canonical JSON of a parsed line is at most ~4.5x the line's characters (a number like 9e15 prints as
+# 9000000000000000.0; a 1-character non-ASCII letter is up to 4 bytes); below this share of maxOutputBytes a
+# result cannot be over the cap and is not re-encoded just to be measured.
+_SURELY_SMALL = 8
 
 
 def _gate(request: GateRequest, rng: np.random.Generator) -> GateOutcome:
@@ -124,13 +137,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tuple[int, dict[str, Any]]]:
+def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tuple[int, int, dict[str, Any]]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         problems.add("results.jsonl is not UTF-8")
         return []
-    parsed: list[tuple[int, dict[str, Any]]] = []
+    parsed: list[tuple[int, int, dict[str, Any]]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -145,17 +158,19 @@ def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tup
         if not isinstance(row, dict):
             problems.add(f"results.jsonl line {number} is not a JSON object")
             continue
-        parsed.append((number, row))
+        parsed.append((number, len(line), row))
     return parsed
 
 
-def _check_rows(request: GateRequest, parsed: list[tuple[int, dict[str, Any]]], problems: _Problems) -> list[_Row]:
+def _check_rows(request: GateRequest, parsed: list[tuple[int, int, dict[str, Any]]],
+                problems: _Problems) -> list[_Row]:
     known = {str(record.get("_record")) for record in request.records}
     specs = {o.name: o for o in request.manifest.subject_outputs()}
     validators = {name: validator_for(spec.schema)(spec.schema) for name, spec in specs.items()}
+    verdicts: dict[tuple[str, type, Any], bool] = {}  # scalar outputs repeat a lot (scores, labels)
     seen: set[str] = set()
     rows: list[_Row] = []
-    for number, row in parsed:
+    for number, chars, row in parsed:
         key = row.get("_record")
         where = f"results.jsonl line {number}"
         if not isinstance(key, str) or key not in known:
@@ -171,34 +186,43 @@ def _check_rows(request: GateRequest, parsed: list[tuple[int, dict[str, Any]]], 
                 problems.add(f"{where}: a field that is not a declared subject-scope output (the manifest declares: "
                              f"{', '.join(sorted(specs)) or 'none'})")
                 continue
-            error = best_match(validators[name].iter_errors(value))
-            if error is not None:
-                keyword_path = "/".join(str(p) for p in error.relative_schema_path)
+            cache_key = (name, type(value), value) if isinstance(value, str | int | float | bool) else None
+            valid = verdicts.get(cache_key) if cache_key is not None else None
+            if valid is None:
+                valid = validators[name].is_valid(value)
+                if cache_key is not None:
+                    verdicts[cache_key] = valid
+            if not valid:
+                error = best_match(validators[name].iter_errors(value))
+                keyword_path = "/".join(str(p) for p in error.relative_schema_path) if error else ""
                 problems.add(f"{where}: output {name!r} does not match its schema (fails {keyword_path or 'schema'})")
-        rows.append(_Row(number, key, fields))
+        rows.append(_Row(number, key, fields, chars))
     return rows
 
 
 # -- verbatim input data ---------------------------------------------------------------------------------------------
 
 
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _leaves(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _leaves(item)
-    elif value is not None:
-        yield value
+def _leaves(value: Any) -> list[Any]:
+    """The scalars inside a JSON value (nulls left out), depth first."""
+    if not isinstance(value, dict | list | tuple):
+        return [] if value is None else [value]
+    found: list[Any] = []
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        items = current.values() if isinstance(current, dict) else current
+        for item in items:
+            if isinstance(item, dict | list | tuple):
+                pending.append(item)
+            elif item is not None:
+                found.append(item)
+    return found
 
 
-def _token(leaf: Any) -> str:
-    if isinstance(leaf, bool):
-        return f"b:{leaf}"
-    if isinstance(leaf, int | float):
-        return f"n:{float(leaf)!r}"
-    return f"s:{leaf}"
+def _token(leaf: Any) -> str | float:
+    """Equal scalars give equal tokens: text as itself, numbers (and booleans) as floats, so 3 == 3.0."""
+    return leaf if isinstance(leaf, str) else float(leaf)
 
 
 def _check_verbatim(records: Sequence[Mapping[str, Any]], rows: list[_Row], problems: _Problems) -> None:
@@ -206,28 +230,43 @@ def _check_verbatim(records: Sequence[Mapping[str, Any]], rows: list[_Row], prob
     values equal an input record's values (records of two or more values), or include all of them (when at least
     one of those is text)."""
     by_prefix: dict[str, set[str]] = {}
-    exact: set[tuple[str, ...]] = set()
-    covering: dict[str, list[frozenset[str]]] = {}
+    numeric: set[tuple[float, ...]] = set()  # records of numbers only: the row must equal one
+    with_text: list[frozenset[str | float]] = []  # records with text: no row may hold all of one's values
     for record in records:
         leaves = [leaf for name, value in record.items() if name != "_record" for leaf in _leaves(value)]
+        has_text = False
         for leaf in leaves:
-            if isinstance(leaf, str) and len(leaf) >= VERBATIM_MIN_CHARS:
-                by_prefix.setdefault(leaf[:VERBATIM_MIN_CHARS], set()).add(leaf)
-        tokens = [_token(leaf) for leaf in leaves]
-        if len(tokens) >= 2:
-            exact.add(tuple(sorted(tokens)))
-            if any(isinstance(leaf, str) for leaf in leaves):
-                token_set = frozenset(tokens)
-                covering.setdefault(min(token_set), []).append(token_set)
+            if isinstance(leaf, str):
+                has_text = True
+                if len(leaf) >= VERBATIM_MIN_CHARS:
+                    by_prefix.setdefault(leaf[:VERBATIM_MIN_CHARS], set()).add(leaf)
+        if len(leaves) < 2:
+            continue
+        if has_text:
+            with_text.append(frozenset(_token(leaf) for leaf in leaves))
+        else:
+            numeric.add(tuple(sorted(float(leaf) for leaf in leaves)))
+    # Each record is filed under its rarest value: a row can only hold the record if it holds that value, and common
+    # values (a skill everyone has) would otherwise make every row check every record.
+    frequency = Counter(token for tokens in with_text for token in tokens)
+    covering: dict[str | float, list[frozenset[str | float]]] = {}
+    for tokens in with_text:
+        covering.setdefault(min(tokens, key=frequency.__getitem__), []).append(tokens)
     for row in rows:
         where = f"results.jsonl line {row.line}"
+        row_leaves: list[Any] = []
         for name, value in row.fields.items():
-            if any(isinstance(leaf, str) and _contains_input(leaf, by_prefix) for leaf in _leaves(value)):
+            leaves = _leaves(value)
+            if by_prefix and any(isinstance(leaf, str) and _contains_input(leaf, by_prefix) for leaf in leaves):
                 problems.add(f"{where}: output {name!r} carries an input value verbatim")
-        tokens = [_token(leaf) for value in row.fields.values() for leaf in _leaves(value)]
-        token_set = frozenset(tokens)
-        if tuple(sorted(tokens)) in exact or any(
-                candidate <= token_set for token in token_set for candidate in covering.get(token, ())):
+            row_leaves.extend(leaves)
+        if len(row_leaves) < 2:
+            continue
+        tokens = frozenset(_token(leaf) for leaf in row_leaves)
+        repeats = any(candidate <= tokens for token in tokens for candidate in covering.get(token, ()))
+        if not repeats and numeric and not any(isinstance(leaf, str) for leaf in row_leaves):
+            repeats = tuple(sorted(float(leaf) for leaf in row_leaves)) in numeric
+        if repeats:
             problems.add(f"{where}: the row repeats an input record's values")
 
 
@@ -331,16 +370,19 @@ def _draw(scale: float, mechanism: str, rng: np.random.Generator, size: int) -> 
 
 
 def _subject_results(request: GateRequest, rows: list[_Row], problems: _Problems) -> dict[str, dict[str, Any]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[_Row]] = {}
     for row in rows:
         subject = request.record_subjects.get(row.record)
         if subject is None:
             problems.add(f"record {row.record} maps to no data subject; nothing can be released for it")
             continue
-        grouped.setdefault(subject, []).append(row.fields)
+        grouped.setdefault(subject, []).append(row)
     results: dict[str, dict[str, Any]] = {}
-    for subject, fields in grouped.items():
-        result = fields[0] if len(fields) == 1 else {MULTIPLE_RECORDS_KEY: fields}
+    for subject, own in grouped.items():
+        result = own[0].fields if len(own) == 1 else {MULTIPLE_RECORDS_KEY: [row.fields for row in own]}
+        if sum(row.chars for row in own) * _SURELY_SMALL <= request.max_output_bytes:
+            results[subject] = result
+            continue
         size = len(canonical_json(result))
         if size > request.max_output_bytes:
             problems.add(f"a subject's result is {size} bytes, over maxOutputBytes {request.max_output_bytes}")

@@ -9,6 +9,7 @@ Signed with signing.sign_statement; verified with signing.verify_envelope(predic
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def receipt_statement(facts: RunFacts) -> dict[str, Any]:
             "input": {"digest": facts.input_digest, "recordCount": facts.record_count},
             "agreementId": facts.agreement_id,
             "policyId": facts.policy_id,
-            "sandbox": {"backend": facts.sandbox.get("backend"), "limits": dict(facts.sandbox.get("limits") or {})},
+            "sandbox": {"backend": facts.sandbox.get("backend"), "limits": _plain(facts.sandbox.get("limits"))},
             "outputs": dict(sorted(facts.outputs.items())),
             "epsilonCharged": facts.epsilon_charged,
             "startedOn": facts.started,
@@ -91,6 +92,15 @@ def output_digest(value: Any) -> str:
 
 _REQUIRED = ("jobId", "state", "algorithm", "input", "agreementId", "sandbox", "epsilonCharged", "startedOn",
              "finishedOn")
+
+
+def _plain(limits: Any) -> dict[str, Any]:
+    """Limits as JSON: a mapping, or a dataclass such as compute_to_data.sandbox.base.Limits."""
+    if limits is None:
+        return {}
+    if dataclasses.is_dataclass(limits) and not isinstance(limits, type):
+        return dataclasses.asdict(limits)
+    return dict(limits)
 
 
 def _hex(digest: str) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -134,7 +133,7 @@ def verify_envelope(envelope: Any, resolve: DidDocumentResolver, *,
 def verify_artifact(envelope: Any, artifact_digest: str, resolve: DidDocumentResolver) -> VerifiedStatement:
     """verify_envelope, then the subject digest against the artifact's own digest (computed by the caller)."""
     verified = verify_envelope(envelope, resolve)
-    if not hmac.compare_digest(verified.digest, artifact_digest.lower()):
+    if verified.digest != artifact_digest.lower():
         raise SignatureCheckError("digest", f"the artifact's digest {artifact_digest} differs from the signed "
                                   f"subject digest {verified.digest}: the artifact was changed or is another one")
     return verified

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from connector.cli_algorithm import algorithm_app
 from connector.cli_consent import consent_app, subject_app
 from connector.settings import Settings, SettingsError, load_settings
 
@@ -24,6 +25,7 @@ key_app = typer.Typer(help="The connector's signing key and its did:web identity
 app.add_typer(key_app, name="key")
 app.add_typer(consent_app, name="consent")
 app.add_typer(subject_app, name="subject")
+app.add_typer(algorithm_app, name="algorithm")
 
 Opt = typer.Option
 

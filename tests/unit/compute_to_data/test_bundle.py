@@ -165,6 +165,16 @@ def test_unpack_refuses_missing_manifest_non_empty_dest_and_garbage(tmp_path: Pa
         unpack(garbage, tmp_path / "c")
 
 
+def test_unpack_accepts_an_archive_made_with_tar(tmp_path: Path) -> None:
+    """`tar czf x.tar.gz -C folder .` names entries ./main.py and starts with ./ itself."""
+    folder = make_algorithm(tmp_path / "algo")
+    archive = tmp_path / "by-tar.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=".")
+    assert unpack(archive, tmp_path / "out").entrypoint == "main.py"
+    assert read_manifest(archive).name == "demo"
+
+
 def test_digest_stream_matches_hashlib(tmp_path: Path) -> None:
     data = os.urandom((3 << 20) + 12345)
     path = tmp_path / "blob"

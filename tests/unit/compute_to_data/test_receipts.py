@@ -91,6 +91,14 @@ def test_tampered_receipt_and_wrong_type() -> None:
     assert caught.value.check == "provenance"
 
 
+def test_limits_may_be_the_sandbox_dataclass() -> None:
+    from compute_to_data.sandbox.base import Limits
+
+    statement = receipt_statement(facts(sandbox={"backend": "docker", "limits": Limits(wall_seconds=5.0)}))
+    assert statement["predicate"]["sandbox"]["limits"]["wall_seconds"] == 5.0
+    json.dumps(statement)
+
+
 def test_output_digest_is_over_canonical_json() -> None:
     assert output_digest({"b": 1, "a": [1.5]}) == output_digest({"a": [1.5], "b": 1})
     with pytest.raises(ValueError):
