@@ -19,7 +19,9 @@ tar while extracting.
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import io
 import json
 import os
 import resource
@@ -72,7 +74,7 @@ def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
             start_new_session=True,
             close_fds=True,
             cwd="/tmp",
-            env={k: v for k, v in os.environ.items() if k != "PWD"},  # bwrap adds PWD; the contract has none
+            env={k: v for k, v in os.environ.items() if k in cfg["env_keys"]},  # not PWD (bwrap), HOSTNAME (docker)
         )
     except OSError as exc:
         error = f"cannot start {command[0]}: {exc}".encode()
@@ -156,7 +158,8 @@ def main(argv: list[str]) -> int:
     head, out_tail, err_tail = _run(cfg, command)
     files, problem = _collect(cfg["output_max_bytes"])
     head.update(stdout_len=len(out_tail), stderr_len=len(err_tail), output_error=problem)
-    sink = sys.stdout.buffer
+    encoded = cfg.get("encoding") == "base64"  # Docker's log driver is not binary-safe
+    sink = io.BytesIO() if encoded else sys.stdout.buffer
     sink.write(MAGIC + json.dumps(head).encode() + b"\n" + out_tail + err_tail)
     if problem is None:
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -168,7 +171,9 @@ def main(argv: list[str]) -> int:
                     info.uname = info.gname = ""
                     info.mode = 0o644
                     tar.addfile(info, fh)
-    sink.flush()
+    if encoded:
+        sys.stdout.buffer.write(base64.encodebytes(sink.getvalue()))
+    sys.stdout.buffer.flush()
     return 0
 
 

@@ -203,7 +203,7 @@ class BubblewrapSandbox:
                 "-I",
                 "-S",
                 "/runtime/supervisor.py",
-                _supervisor_config(limits),
+                _supervisor_config(limits, list(_environment(spec.env))),
                 "--",
                 *spec.command,
             ]
@@ -276,9 +276,11 @@ def _stream_cap(limits: Limits) -> int:
     return 2 * TAIL_BYTES + _output_tmpfs_bytes(limits) * 2 + (1 << 20)  # tails + tar with its headers
 
 
-def _supervisor_config(limits: Limits) -> str:
+def _supervisor_config(limits: Limits, env_keys: list[str], encoding: str = "raw") -> str:
     return json.dumps(
         {
+            "env_keys": sorted(env_keys),
+            "encoding": encoding,
             "wall_seconds": limits.wall_seconds,
             "cpu_seconds": limits.cpu_seconds,
             "memory_mb": limits.memory_mb,
