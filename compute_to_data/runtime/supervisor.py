@@ -45,6 +45,22 @@ def _no_dump() -> None:
         pass
 
 
+def _install_seccomp(bpf: bytes) -> None:
+    """Load the connector's seccomp filter (used under Docker, on top of Docker's own profile; bwrap loads it
+    itself). Raises, so the algorithm never starts unfiltered."""
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
 def _limits(cfg: dict) -> None:
     mb = 1 << 20
     pairs = {
@@ -60,8 +76,12 @@ def _limits(cfg: dict) -> None:
 
 
 def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
+    bpf = base64.b64decode(cfg["seccomp"]) if cfg.get("seccomp") else None
+
     def preexec() -> None:
         _limits(cfg)
+        if bpf is not None:
+            _install_seccomp(bpf)
 
     started = time.monotonic()
     try:

@@ -18,6 +18,7 @@ namespace dies with its init) if the supervisor itself overruns.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import glob
@@ -144,7 +145,7 @@ class BubblewrapSandbox:
             ]
             args += _system_binds()
             args += ["--ro-bind-data", data_fd(_PASSWD), "/etc/passwd", "--ro-bind-data", data_fd(_GROUP), "/etc/group"]
-            args += ["--proc", "/proc", "--dev", "/dev"]
+            args += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/dev/shm"]
             if spec.gpu:
                 for dev in gpu_devices:
                     args += ["--dev-bind", dev, dev]
@@ -190,6 +191,8 @@ class BubblewrapSandbox:
                 "/output",
                 "--remount-ro",
                 "/",
+                "--remount-ro",
+                "/dev",
                 "--chdir",
                 "/tmp",
                 "--seccomp",
@@ -276,9 +279,10 @@ def _stream_cap(limits: Limits) -> int:
     return 2 * TAIL_BYTES + _output_tmpfs_bytes(limits) * 2 + (1 << 20)  # tails + tar with its headers
 
 
-def _supervisor_config(limits: Limits, env_keys: list[str], encoding: str = "raw") -> str:
+def _supervisor_config(limits: Limits, env_keys: list[str], encoding: str = "raw", bpf: bytes | None = None) -> str:
     return json.dumps(
         {
+            "seccomp": base64.b64encode(bpf).decode() if bpf else None,
             "env_keys": sorted(env_keys),
             "encoding": encoding,
             "wall_seconds": limits.wall_seconds,

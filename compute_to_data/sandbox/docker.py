@@ -1,7 +1,8 @@
 """The Docker backend, through the `docker` SDK: one locked-down container per job, removed afterwards.
 
 The container: the local runtime image (image.py; or the job's own image for the oci kind), network_mode none,
-read-only root filesystem, every capability dropped, no-new-privileges plus Docker's default seccomp profile,
+read-only root filesystem, every capability dropped, no-new-privileges, Docker's default seccomp profile and on
+top of it the connector's own filter (seccomp.py; the supervisor loads it before starting the algorithm),
 user 65534, memory (swap included), CPU and pids limits, a private sized tmpfs /tmp and /output, /algorithm,
 /input and /runtime bound read-only, nothing else from the host and never the Docker socket. The same in-sandbox
 supervisor as bubblewrap runs as the container's pid 1: rlimits, wall clock, kill everything, then /output and the
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from compute_to_data.sandbox import pyenv
+from compute_to_data.sandbox import pyenv, seccomp
 from compute_to_data.sandbox.base import Availability, Limits, SandboxResult, SandboxSpec
 from compute_to_data.sandbox.bubblewrap import (
     GRACE_SECONDS,
@@ -49,6 +50,12 @@ class DockerSandbox:
         self.image = image
         self._client = client
         self._availability: Availability | None = None
+        self._filter: bytes | None = None
+
+    def _seccomp(self) -> bytes:
+        if self._filter is None:
+            self._filter = seccomp.compile_filter()
+        return self._filter
 
     def _docker(self):
         if self._client is None:
@@ -81,6 +88,10 @@ class DockerSandbox:
             return Availability(
                 False, f"docker: the runtime image {self.image} is missing; build it with scripts/sandbox-setup.sh"
             )
+        try:
+            self._seccomp()
+        except Exception as exc:  # SandboxUnavailable with the reason
+            return Availability(False, str(exc))
         return Availability(True)
 
     def run(self, spec: SandboxSpec) -> SandboxResult:
@@ -111,7 +122,7 @@ class DockerSandbox:
         else:
             volumes[str(RUNTIME_DIR)] = {"bind": "/runtime", "mode": "ro"}
             tmpfs["/output"] = f"size={_output_tmpfs_bytes(limits)},mode=0700,uid={NOBODY},gid={NOBODY},nosuid,nodev"
-            config = _supervisor_config(limits, list(_environment(spec.env)), "base64")
+            config = _supervisor_config(limits, list(_environment(spec.env)), "base64", self._seccomp())
             command = [
                 f"{pyenv.VENV_DIR}/bin/python",
                 "-I",
@@ -154,7 +165,7 @@ class DockerSandbox:
                     type="json-file", config={"max-size": str(2 * _stream_cap(limits)), "max-file": "1"}
                 ),
                 device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu else None,
-                labels={"org.sovra.c2d.job": "1"},
+                labels={"org.sovra.c2d.job": "1", "org.sovra.c2d.host-pid": str(os.getpid())},
             )
             container.start()
             host_timeout = False
