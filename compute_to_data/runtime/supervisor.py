@@ -71,6 +71,8 @@ def _limits(cfg: dict) -> None:
         resource.RLIMIT_FSIZE: cfg["max_file_mb"] * mb,
         resource.RLIMIT_CORE: 0,
     }
+    if not cfg.get("nproc", True):
+        del pairs[resource.RLIMIT_NPROC]  # Docker: its pids cgroup limits the job; NPROC would count the host's uid
     for which, value in pairs.items():
         resource.setrlimit(which, (value, value))
 

@@ -230,15 +230,19 @@ class BubblewrapSandbox:
                 os.setresuid(run_as, run_as, run_as)
 
         started = time.monotonic()
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=fds,
-            preexec_fn=preexec,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=fds,
+                preexec_fn=preexec,
+                start_new_session=True,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            how = "staging the binds or dropping privileges" if stage or run_as is not None else "starting bwrap"
+            return _refused(f"bubblewrap: {how} failed ({exc}); the connector needs CAP_SYS_ADMIN when run as root")
         stack.callback(_kill_group, proc)
         out_thread, out = start_reader(proc.stdout, _stream_cap(limits))
         err_thread, err = start_reader(proc.stderr, TAIL_BYTES)
@@ -279,9 +283,13 @@ def _stream_cap(limits: Limits) -> int:
     return 2 * TAIL_BYTES + _output_tmpfs_bytes(limits) * 2 + (1 << 20)  # tails + tar with its headers
 
 
-def _supervisor_config(limits: Limits, env_keys: list[str], encoding: str = "raw", bpf: bytes | None = None) -> str:
+def _supervisor_config(
+    limits: Limits, env_keys: list[str], encoding: str = "raw", bpf: bytes | None = None, nproc: bool = True
+) -> str:
+    """What the in-sandbox supervisor needs (compute_to_data/runtime/supervisor.py reads exactly these keys)."""
     return json.dumps(
         {
+            "nproc": nproc,
             "seccomp": base64.b64encode(bpf).decode() if bpf else None,
             "env_keys": sorted(env_keys),
             "encoding": encoding,

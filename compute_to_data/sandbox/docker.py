@@ -122,7 +122,7 @@ class DockerSandbox:
         else:
             volumes[str(RUNTIME_DIR)] = {"bind": "/runtime", "mode": "ro"}
             tmpfs["/output"] = f"size={_output_tmpfs_bytes(limits)},mode=0700,uid={NOBODY},gid={NOBODY},nosuid,nodev"
-            config = _supervisor_config(limits, list(_environment(spec.env)), "base64", self._seccomp())
+            config = _supervisor_config(limits, list(_environment(spec.env)), "base64", self._seccomp(), nproc=False)
             command = [
                 f"{pyenv.VENV_DIR}/bin/python",
                 "-I",
@@ -152,7 +152,7 @@ class DockerSandbox:
                 mem_limit=limits.memory_mb * mb,
                 memswap_limit=limits.memory_mb * mb,
                 nano_cpus=int(limits.cpus * 1e9),
-                pids_limit=limits.max_processes + 4,
+                pids_limit=limits.max_processes + 1,  # the supervisor, then the job's own processes
                 ulimits=[
                     Ulimit(name="fsize", soft=limits.max_file_mb * mb, hard=limits.max_file_mb * mb),
                     Ulimit(name="nofile", soft=limits.max_open_files, hard=limits.max_open_files),

@@ -52,10 +52,12 @@ class Job:
     input: Path
     output: Path
 
-    def spec(self, command: list[str] | None = None, limits: Limits = SMALL, **kw: object) -> SandboxSpec:
-        return SandboxSpec(
-            command or ["python", "/algorithm/main.py"], self.algorithm, self.input, self.output, limits=limits, **kw
-        )  # type: ignore[arg-type]
+    def spec(
+        self, command: list[str] | None = None, limits: Limits = SMALL, output_dir: Path | None = None, **kw: object
+    ) -> SandboxSpec:
+        command = command or ["python", "/algorithm/main.py"]
+        output = output_dir or self.output
+        return SandboxSpec(command, self.algorithm, self.input, output, limits=limits, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture

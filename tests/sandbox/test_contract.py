@@ -123,3 +123,28 @@ def test_read_output_file_refuses_links_and_specials(tmp_path: Path) -> None:
 
 def test_limits_default_is_the_contract() -> None:
     assert Limits().output_max_bytes == 16 << 20
+
+
+def _runtime_image_id() -> str:
+    import docker
+
+    from compute_to_data.sandbox.image import IMAGE
+
+    return docker.from_env().images.get(IMAGE).id
+
+
+def test_oci_image_runs_on_docker_only(sandbox, job) -> None:
+    script = (
+        "import os; open('/output/results.jsonl', 'w').write('{\"_record\": \"r1\", \"v\": 1}\\n'); "
+        "os.symlink('/etc/passwd', '/output/passwd') if os.environ.get('LINK') else None"
+    )
+    if sandbox.name == "bubblewrap":
+        result = sandbox.run(job.spec(["python", "-c", script], image="sha256:" + "0" * 64))
+        assert result.exit_code is None and "only on the Docker backend" in (result.killed_reason or "")
+        return
+    image = _runtime_image_id()
+    result = sandbox.run(job.spec(["python", "-c", script], image=image))
+    assert result.exit_code == 0, result
+    assert read_output_file(job.output, "results.jsonl", 1024) == b'{"_record": "r1", "v": 1}\n'
+    linked = sandbox.run(job.spec(["python", "-c", script], image=image, env={"LINK": "1"}, output_dir=job.root / "o2"))
+    assert linked.exit_code is None and "link" in (linked.killed_reason or ""), linked

@@ -383,6 +383,29 @@ def test_hardlink_escapes_fail(run_python, job) -> None:
 # -- resources -------------------------------------------------------------------------------------------------
 
 
+def test_process_limit_stops_forking(run_python) -> None:
+    limits = replace(SMALL, max_processes=16)
+    result = run_python(
+        """
+        import json, os, time
+        forks, error = 0, None
+        while forks < 200:
+            try:
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                forks += 1
+            except OSError as exc:
+                error = exc.strerror
+                break
+        print(json.dumps({"forks": forks, "error": error}))
+        """,
+        limits=limits,
+    )
+    report = _report(result)
+    assert report["error"] and report["forks"] <= limits.max_processes, report
+
+
 def test_fork_bomb_is_contained(run_python) -> None:
     limits = replace(SMALL, wall_seconds=4, max_processes=16)
     result = run_python(
