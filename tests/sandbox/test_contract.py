@@ -148,3 +148,35 @@ def test_oci_image_runs_on_docker_only(sandbox, job) -> None:
     assert read_output_file(job.output, "results.jsonl", 1024) == b'{"_record": "r1", "v": 1}\n'
     linked = sandbox.run(job.spec(["python", "-c", script], image=image, env={"LINK": "1"}, output_dir=job.root / "o2"))
     assert linked.exit_code is None and "link" in (linked.killed_reason or ""), linked
+
+
+def test_onnx_runner_refuses_a_gpu_job_without_cuda(job) -> None:
+    """The runner itself (outside any sandbox): resources.gpu asks for CUDAExecutionProvider or fails clearly."""
+    import os
+    import subprocess
+    import sys
+
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    _tiny_model(job.algorithm / "model.onnx")
+    manifest = {
+        "model": "model.onnx",
+        "inputMap": {"features": ["x", "y"]},
+        "outputMap": {"total": "t"},
+        "resources": {"gpu": True},
+    }
+    (job.algorithm / "sovra-algorithm.json").write_text(json.dumps(manifest))
+    job.output.mkdir()
+    env = {
+        **os.environ,
+        "SOVRA_ALGORITHM_DIR": str(job.algorithm),
+        "SOVRA_INPUT_DIR": str(job.input),
+        "SOVRA_OUTPUT_DIR": str(job.output),
+    }
+    from compute_to_data.sandbox.bubblewrap import RUNTIME_DIR
+
+    done = subprocess.run([sys.executable, str(RUNTIME_DIR / "onnx_runner.py")], env=env, capture_output=True)
+    assert done.returncode == 2 and b"no CUDAExecutionProvider" in done.stderr
+    assert not (job.output / "results.jsonl").exists()
