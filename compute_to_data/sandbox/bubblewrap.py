@@ -23,7 +23,9 @@ import contextlib
 import ctypes
 import glob
 import json
+import math
 import os
+import random
 import shutil
 import signal
 import stat
@@ -311,9 +313,10 @@ def _environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def _cpu_set(cpus: float) -> set[int] | None:
+    """A random subset of the allowed CPUs, ceil(cpus) of them (random so concurrent jobs spread out)."""
     allowed = sorted(os.sched_getaffinity(0))
-    want = max(1, int(-(-cpus // 1)))
-    return set(allowed[:want]) if want < len(allowed) else None
+    want = max(1, math.ceil(cpus))
+    return set(random.sample(allowed, want)) if want < len(allowed) else None
 
 
 def _covered(path: Path) -> bool:

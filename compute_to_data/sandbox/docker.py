@@ -179,6 +179,8 @@ class DockerSandbox:
                     container.kill()
             stdout = container.logs(stdout=True, stderr=False)
             stderr = container.logs(stdout=False, stderr=True)
+            container.reload()
+            oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
         except docker.errors.DockerException as exc:
             return _refused(f"docker: the container could not run ({exc})")
         finally:
@@ -187,6 +189,16 @@ class DockerSandbox:
                     container.remove(force=True)
         wall = time.monotonic() - started
         err = CappedRead(stderr[-TAIL_BYTES:], False)
+        if oom_killed:
+            return SandboxResult(
+                None,
+                False,
+                wall,
+                b"",
+                stderr[-TAIL_BYTES:],
+                0,
+                killed_reason=f"memory: the container hit its {limits.memory_mb} MiB limit",
+            )
         if oci:
             assert scratch is not None
             try:

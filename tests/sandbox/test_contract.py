@@ -180,3 +180,19 @@ def test_onnx_runner_refuses_a_gpu_job_without_cuda(job) -> None:
     done = subprocess.run([sys.executable, str(RUNTIME_DIR / "onnx_runner.py")], env=env, capture_output=True)
     assert done.returncode == 2 and b"no CUDAExecutionProvider" in done.stderr
     assert not (job.output / "results.jsonl").exists()
+
+
+def test_create_sandbox_by_name_and_unknown_names_fail_closed() -> None:
+    from compute_to_data.sandbox.base import SandboxUnavailable, create_sandbox
+
+    with pytest.raises(SandboxUnavailable, match="unknown sandbox backend 'nope'"):
+        create_sandbox("nope")
+    missing = "/nonexistent/bwrap"
+    with pytest.raises(SandboxUnavailable, match="no `bwrap`"):
+        create_sandbox("bubblewrap", bwrap=missing)
+
+
+def test_create_sandbox_returns_a_working_backend(sandbox) -> None:
+    from compute_to_data.sandbox.base import create_sandbox
+
+    assert create_sandbox(sandbox.name).available().ok
