@@ -21,7 +21,7 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 if [[ "${SOVRA_SANDBOX_SKIP_DOCKER:-0}" != "1" ]]; then
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 fi
-ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need+=(libseccomp2)
+ldconfig -p 2>/dev/null | grep 'libseccomp\.so\.2' >/dev/null || need+=(libseccomp2)
 if [[ "${#need[@]}" -gt 0 ]]; then
   [[ "$(id -u)" -eq 0 ]] || die "missing ${need[*]}; run this script as root or apt-get install ${need[*]}"
   command -v apt-get >/dev/null 2>&1 || die "missing ${need[*]} and no apt-get here; install them with your package manager"

@@ -19,7 +19,9 @@ tar while extracting.
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import io
 import json
 import os
 import resource
@@ -43,6 +45,22 @@ def _no_dump() -> None:
         pass
 
 
+def _install_seccomp(bpf: bytes) -> None:
+    """Load the connector's seccomp filter (used under Docker, on top of Docker's own profile; bwrap loads it
+    itself). Raises, so the algorithm never starts unfiltered."""
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
 def _limits(cfg: dict) -> None:
     mb = 1 << 20
     pairs = {
@@ -53,13 +71,19 @@ def _limits(cfg: dict) -> None:
         resource.RLIMIT_FSIZE: cfg["max_file_mb"] * mb,
         resource.RLIMIT_CORE: 0,
     }
+    if not cfg.get("nproc", True):
+        del pairs[resource.RLIMIT_NPROC]  # Docker: its pids cgroup limits the job; NPROC would count the host's uid
     for which, value in pairs.items():
         resource.setrlimit(which, (value, value))
 
 
 def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
+    bpf = base64.b64decode(cfg["seccomp"]) if cfg.get("seccomp") else None
+
     def preexec() -> None:
         _limits(cfg)
+        if bpf is not None:
+            _install_seccomp(bpf)
 
     started = time.monotonic()
     try:
@@ -72,7 +96,7 @@ def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
             start_new_session=True,
             close_fds=True,
             cwd="/tmp",
-            env={k: v for k, v in os.environ.items() if k != "PWD"},  # bwrap adds PWD; the contract has none
+            env={k: v for k, v in os.environ.items() if k in cfg["env_keys"]},  # not PWD (bwrap), HOSTNAME (docker)
         )
     except OSError as exc:
         error = f"cannot start {command[0]}: {exc}".encode()
@@ -156,7 +180,8 @@ def main(argv: list[str]) -> int:
     head, out_tail, err_tail = _run(cfg, command)
     files, problem = _collect(cfg["output_max_bytes"])
     head.update(stdout_len=len(out_tail), stderr_len=len(err_tail), output_error=problem)
-    sink = sys.stdout.buffer
+    encoded = cfg.get("encoding") == "base64"  # Docker's log driver is not binary-safe
+    sink = io.BytesIO() if encoded else sys.stdout.buffer
     sink.write(MAGIC + json.dumps(head).encode() + b"\n" + out_tail + err_tail)
     if problem is None:
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -168,7 +193,9 @@ def main(argv: list[str]) -> int:
                     info.uname = info.gname = ""
                     info.mode = 0o644
                     tar.addfile(info, fh)
-    sink.flush()
+    if encoded:
+        sys.stdout.buffer.write(base64.encodebytes(sink.getvalue()))
+    sys.stdout.buffer.flush()
     return 0
 
 

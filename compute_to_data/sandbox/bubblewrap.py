@@ -18,11 +18,14 @@ namespace dies with its init) if the supervisor itself overruns.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import glob
 import json
+import math
 import os
+import random
 import shutil
 import signal
 import stat
@@ -144,7 +147,7 @@ class BubblewrapSandbox:
             ]
             args += _system_binds()
             args += ["--ro-bind-data", data_fd(_PASSWD), "/etc/passwd", "--ro-bind-data", data_fd(_GROUP), "/etc/group"]
-            args += ["--proc", "/proc", "--dev", "/dev"]
+            args += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/dev/shm"]
             if spec.gpu:
                 for dev in gpu_devices:
                     args += ["--dev-bind", dev, dev]
@@ -190,6 +193,8 @@ class BubblewrapSandbox:
                 "/output",
                 "--remount-ro",
                 "/",
+                "--remount-ro",
+                "/dev",
                 "--chdir",
                 "/tmp",
                 "--seccomp",
@@ -203,7 +208,7 @@ class BubblewrapSandbox:
                 "-I",
                 "-S",
                 "/runtime/supervisor.py",
-                _supervisor_config(limits),
+                _supervisor_config(limits, list(_environment(spec.env))),
                 "--",
                 *spec.command,
             ]
@@ -227,15 +232,19 @@ class BubblewrapSandbox:
                 os.setresuid(run_as, run_as, run_as)
 
         started = time.monotonic()
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=fds,
-            preexec_fn=preexec,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=fds,
+                preexec_fn=preexec,
+                start_new_session=True,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            how = "staging the binds or dropping privileges" if stage or run_as is not None else "starting bwrap"
+            return _refused(f"bubblewrap: {how} failed ({exc}); the connector needs CAP_SYS_ADMIN when run as root")
         stack.callback(_kill_group, proc)
         out_thread, out = start_reader(proc.stdout, _stream_cap(limits))
         err_thread, err = start_reader(proc.stderr, TAIL_BYTES)
@@ -276,9 +285,16 @@ def _stream_cap(limits: Limits) -> int:
     return 2 * TAIL_BYTES + _output_tmpfs_bytes(limits) * 2 + (1 << 20)  # tails + tar with its headers
 
 
-def _supervisor_config(limits: Limits) -> str:
+def _supervisor_config(
+    limits: Limits, env_keys: list[str], encoding: str = "raw", bpf: bytes | None = None, nproc: bool = True
+) -> str:
+    """What the in-sandbox supervisor needs (compute_to_data/runtime/supervisor.py reads exactly these keys)."""
     return json.dumps(
         {
+            "nproc": nproc,
+            "seccomp": base64.b64encode(bpf).decode() if bpf else None,
+            "env_keys": sorted(env_keys),
+            "encoding": encoding,
             "wall_seconds": limits.wall_seconds,
             "cpu_seconds": limits.cpu_seconds,
             "memory_mb": limits.memory_mb,
@@ -297,9 +313,10 @@ def _environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def _cpu_set(cpus: float) -> set[int] | None:
+    """A random subset of the allowed CPUs, ceil(cpus) of them (random so concurrent jobs spread out)."""
     allowed = sorted(os.sched_getaffinity(0))
-    want = max(1, int(-(-cpus // 1)))
-    return set(allowed[:want]) if want < len(allowed) else None
+    want = max(1, math.ceil(cpus))
+    return set(random.sample(allowed, want)) if want < len(allowed) else None
 
 
 def _covered(path: Path) -> bool:

@@ -200,14 +200,15 @@ def finish(
     elif head.get("output_error"):
         reason = f"output refused: {head['output_error']}"
     output_bytes = 0
-    if reason is None and exit_code == 0:
+    if reason is not None:
+        exit_code = None  # killed, timed out or refused: there is no exit status to act on
+    elif exit_code == 0:
         try:
             output_bytes = extract_outputs(stream.tar, Path(spec.output_dir), limits.output_max_bytes)
         except (OutputRefused, tarfile.TarError, OSError) as exc:
-            reason = f"output refused: {exc}"
-            exit_code = None
+            reason, exit_code = f"output refused: {exc}", None
     return SandboxResult(
-        exit_code=exit_code if reason is None else (exit_code if head.get("output_error") is None else None),
+        exit_code=exit_code,
         timed_out=bool(head.get("timed_out")),
         wall_seconds=wall_seconds,
         stdout_tail=stream.stdout_tail,

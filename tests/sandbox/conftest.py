@@ -15,22 +15,10 @@ from pathlib import Path
 import pytest
 
 from compute_to_data.sandbox.base import Limits, Sandbox, SandboxResult, SandboxSpec
+from tests.sandbox.limits import SMALL
 
 BACKENDS = ("bubblewrap", "docker")
 _cache: dict[str, Sandbox] = {}
-
-# Small limits so the hostile suite stays quick; tests widen what they need.
-SMALL = Limits(
-    wall_seconds=15,
-    cpu_seconds=10,
-    memory_mb=768,
-    max_processes=32,
-    max_open_files=128,
-    max_file_mb=8,
-    output_max_bytes=1 << 20,
-    tmpfs_mb=8,
-    cpus=1.0,
-)
 
 
 def _make(name: str) -> Sandbox:
@@ -64,10 +52,12 @@ class Job:
     input: Path
     output: Path
 
-    def spec(self, command: list[str] | None = None, limits: Limits = SMALL, **kw: object) -> SandboxSpec:
-        return SandboxSpec(
-            command or ["python", "/algorithm/main.py"], self.algorithm, self.input, self.output, limits=limits, **kw
-        )  # type: ignore[arg-type]
+    def spec(
+        self, command: list[str] | None = None, limits: Limits = SMALL, output_dir: Path | None = None, **kw: object
+    ) -> SandboxSpec:
+        command = command or ["python", "/algorithm/main.py"]
+        output = output_dir or self.output
+        return SandboxSpec(command, self.algorithm, self.input, output, limits=limits, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -123,3 +123,76 @@ def test_read_output_file_refuses_links_and_specials(tmp_path: Path) -> None:
 
 def test_limits_default_is_the_contract() -> None:
     assert Limits().output_max_bytes == 16 << 20
+
+
+def _runtime_image_id() -> str:
+    import docker
+
+    from compute_to_data.sandbox.image import IMAGE
+
+    return docker.from_env().images.get(IMAGE).id
+
+
+def test_oci_image_runs_on_docker_only(sandbox, job) -> None:
+    script = (
+        "import os; open('/output/results.jsonl', 'w').write('{\"_record\": \"r1\", \"v\": 1}\\n'); "
+        "os.symlink('/etc/passwd', '/output/passwd') if os.environ.get('LINK') else None"
+    )
+    if sandbox.name == "bubblewrap":
+        result = sandbox.run(job.spec(["python", "-c", script], image="sha256:" + "0" * 64))
+        assert result.exit_code is None and "only on the Docker backend" in (result.killed_reason or "")
+        return
+    image = _runtime_image_id()
+    result = sandbox.run(job.spec(["python", "-c", script], image=image))
+    assert result.exit_code == 0, result
+    assert read_output_file(job.output, "results.jsonl", 1024) == b'{"_record": "r1", "v": 1}\n'
+    linked = sandbox.run(job.spec(["python", "-c", script], image=image, env={"LINK": "1"}, output_dir=job.root / "o2"))
+    assert linked.exit_code is None and "link" in (linked.killed_reason or ""), linked
+
+
+def test_onnx_runner_refuses_a_gpu_job_without_cuda(job) -> None:
+    """The runner itself (outside any sandbox): resources.gpu asks for CUDAExecutionProvider or fails clearly."""
+    import os
+    import subprocess
+    import sys
+
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    _tiny_model(job.algorithm / "model.onnx")
+    manifest = {
+        "model": "model.onnx",
+        "inputMap": {"features": ["x", "y"]},
+        "outputMap": {"total": "t"},
+        "resources": {"gpu": True},
+    }
+    (job.algorithm / "sovra-algorithm.json").write_text(json.dumps(manifest))
+    job.output.mkdir()
+    env = {
+        **os.environ,
+        "SOVRA_ALGORITHM_DIR": str(job.algorithm),
+        "SOVRA_INPUT_DIR": str(job.input),
+        "SOVRA_OUTPUT_DIR": str(job.output),
+    }
+    from compute_to_data.sandbox.bubblewrap import RUNTIME_DIR
+
+    done = subprocess.run([sys.executable, str(RUNTIME_DIR / "onnx_runner.py")], env=env, capture_output=True)
+    assert done.returncode == 2 and b"no CUDAExecutionProvider" in done.stderr
+    assert not (job.output / "results.jsonl").exists()
+
+
+def test_create_sandbox_by_name_and_unknown_names_fail_closed() -> None:
+    from compute_to_data.sandbox.base import SandboxUnavailable, create_sandbox
+
+    with pytest.raises(SandboxUnavailable, match="unknown sandbox backend 'nope'"):
+        create_sandbox("nope")
+    missing = "/nonexistent/bwrap"
+    with pytest.raises(SandboxUnavailable, match="no `bwrap`"):
+        create_sandbox("bubblewrap", bwrap=missing)
+
+
+def test_create_sandbox_returns_a_working_backend(sandbox) -> None:
+    from compute_to_data.sandbox.base import create_sandbox
+
+    assert create_sandbox(sandbox.name).available().ok
