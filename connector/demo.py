@@ -96,13 +96,14 @@ def walk(school: ConnectorProcess, ai: ConnectorProcess, root: Path) -> None:
 
 
 def publish_algorithm(ai: ConnectorProcess, b: ManagementClient, root: Path, *, number: int) -> None:
-    step(number, "B builds, packs and signs its career-matching model", "onnx helper API, DSSE + in-toto + SLSA")
-    archive, envelope = S.build_signed_bundle(root / "build", ai.file_root / "algorithms-src",
-                                              key_path=ai.data_dir / "keys" / "connector-key.pem",
-                                              signer_did=ai.did)
-    published: Any = b.ok(b.post("/v3/algorithms", {"@id": "career-match", "archive": str(archive),
-                                                    "envelope": str(envelope)}))
-    console.print(f"   {archive.name}  [dim]{published['digest']}[/]  signed by [dim]{published['signer']}[/]")
+    step(number, "B builds its career-matching model and signs it",
+         "onnx helper API; sovra algorithm sign: DSSE + in-toto + SLSA")
+    signed = S.build_signed_bundle(root / "build", ai.file_root / "algorithms-src", data_dir=ai.data_dir,
+                                   public_url=ai.url)
+    published: Any = b.ok(b.post("/v3/algorithms", {"@id": "career-match", "archive": signed["bundle"],
+                                                    "envelope": signed["envelope"]}))
+    check(published["digest"] == signed["digest"], f"B verified and published {Path(signed['bundle']).name} "
+                                                   f"({published['digest'][:19]}...), signed by {published['signer']}")
     b.ok(b.post("/v3/policydefinitions", {"@id": "algorithm-use", "policy": {
         "@type": "Set", "permission": [{"action": "use"}], "prohibition": [{"action": "distribute"}]}}))
     b.ok(b.post("/v3/contractdefinitions", {

@@ -9,7 +9,8 @@ releases to the AI provider only their means over the consenting students, with 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,26 +66,22 @@ def build_model(path: Path) -> None:
     path.write_bytes(model.SerializeToString())
 
 
-def build_signed_bundle(workdir: Path, out_dir: Path, *, key_path: Path, signer_did: str) -> tuple[Path, Path]:
-    """Write the algorithm directory, pack it deterministically and sign it; return (archive, envelope file)."""
-    from compute_to_data.bundle import pack
-    from compute_to_data.signing import bundle_statement, sign_statement
-    from identity.keys import load_or_create_signing_key
-
+def build_signed_bundle(workdir: Path, out_dir: Path, *, data_dir: Path, public_url: str) -> dict[str, Any]:
+    """Write the algorithm folder, then pack and sign it with `sovra algorithm sign` as the connector of
+    `data_dir` (its key and did:web); return the command's JSON answer (bundle, envelope, digest, signer)."""
     source = workdir / ALGORITHM_NAME
     source.mkdir(parents=True, exist_ok=True)
-    started = _now()
     build_model(source / "model.onnx")
-    document = manifest()
-    (source / "sovra-algorithm.json").write_text(json.dumps(document, indent=2))
+    (source / "sovra-algorithm.json").write_text(json.dumps(manifest(), indent=2))
     out_dir.mkdir(parents=True, exist_ok=True)
     archive = out_dir / f"{ALGORITHM_NAME}-{ALGORITHM_VERSION}.tar.gz"
-    digest = pack(source, archive)
-    statement = bundle_statement(archive.name, digest, document, signer_did, started=started, finished=_now())
-    envelope = sign_statement(statement, load_or_create_signing_key(key_path), signer_did)
-    envelope_path = out_dir / f"{ALGORITHM_NAME}-{ALGORITHM_VERSION}.dsse.json"
-    envelope_path.write_text(json.dumps(envelope, indent=2))
-    return archive, envelope_path
+    completed = subprocess.run(
+        [sys.executable, "-m", "connector", "algorithm", "sign", str(source), "--data-dir", str(data_dir),
+         "--public-url", public_url, "--out", str(archive)], capture_output=True, text=True, timeout=60)
+    if completed.returncode != 0:
+        raise RuntimeError(f"sovra algorithm sign failed: {completed.stderr.strip() or completed.stdout.strip()}")
+    answer: dict[str, Any] = json.loads(completed.stdout)
+    return answer
 
 
 def write_students(path: Path) -> None:
@@ -100,7 +97,3 @@ def expected_scores(student: dict[str, Any]) -> dict[str, float]:
     top = max(logits)
     exps = [math.exp(v - top) for v in logits]
     return {c: e / sum(exps) for c, e in zip(CAREERS, exps, strict=True)}
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
