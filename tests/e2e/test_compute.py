@@ -19,7 +19,7 @@ import pytest
 from compute_to_data.receipts import verify_receipt
 from connector import demo
 from connector import demo_student as S
-from connector.dsp.messages import COMPUTE_JOB
+from connector.dsp.messages import COMPUTE_JOB, JOB_STATE
 from connector.localnet import ConnectorProcess, ManagementClient
 from tests.e2e.conftest import Peer
 
@@ -71,8 +71,10 @@ def test_a_job_runs_at_a_and_only_the_gated_aggregate_reaches_b(scenario: dict[s
     provider_jobs: Any = a.ok(a.get("/v3/computejobs?role=provider"))
     assert [j["state"] for j in provider_jobs] == ["RELEASED"]
     assert provider_jobs[0]["outputs"] == outputs
-    # B took delivery and completed its transfer; A's token no longer opens anything
-    b.wait_state(f"/v3/transferprocesses/{job['transferProcessId']}", {"COMPLETED"})
+    # B took delivery and completed its transfer; A's DSP view of it carries the job's state
+    transfer = b.wait_state(f"/v3/transferprocesses/{job['transferProcessId']}", {"COMPLETED"})
+    process = Peer(ai, school).get(f"/transfers/{transfer['correlationId']}")
+    assert process.status_code == 200 and process.json()[JOB_STATE] == "RELEASED", process.text
 
 
 def test_a_compute_only_agreement_refuses_a_raw_pull(scenario: dict[str, Any]) -> None:
