@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -105,6 +106,8 @@ class DspAlgorithmSource:
         self._connector = connector
         self._wait = wait_seconds
         self._max_bytes = max_bytes
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     @property
     def _db(self) -> Any:
@@ -124,8 +127,11 @@ class DspAlgorithmSource:
     def fetch(self, job: Any) -> FetchedAlgorithm:
         provider_id, dataset_id = str(job.counterparty_id), str(job.algorithm_ref)
         address = str(job.algorithm_provider or "")
+        with self._locks_guard:  # one fetch per (B, dataset) at a time here: parallel jobs share one agreement
+            lock = self._locks.setdefault((provider_id, dataset_id), threading.Lock())
         try:
-            return self._fetch(provider_id, dataset_id, address)
+            with lock:
+                return self._fetch(provider_id, dataset_id, address)
         except AlgorithmFetchError:
             raise
         except remote_catalog.CounterPartyAddressError as exc:
