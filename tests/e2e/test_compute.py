@@ -117,6 +117,15 @@ def test_a_rejected_job_reaches_b_with_a_reason(scenario: dict[str, Any]) -> Non
     assert job["outputs"] is None and job["receipt"] is None
 
 
+def test_a_job_the_agreement_does_not_permit_is_refused_on_the_wire_and_b_says_why(scenario: dict[str, Any]) -> None:
+    school, a, b = scenario["school"], scenario["a"], scenario["b"]
+    job = demo.wait_job(b, submit(b, school, scenario["agreement"], dpEpsilon=3))
+    assert job["state"] == "REJECTED", job
+    assert "the provider refused the job request" in job["reason"]
+    assert "does not permit this compute job" in job["reason"]
+    assert a.ok(a.get("/v3/computejobs")) == []  # nothing was stored at A
+
+
 def test_the_algorithm_agreement_is_negotiated_once_and_reused(scenario: dict[str, Any]) -> None:
     """Job 1 negotiates for B's algorithm and pulls it; job 2 uses A's cached copy; with the cache gone, job 3
     pulls it again under the same agreement."""
