@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from connector.localnet import ConnectorProcess
+from tests.e2e.conftest import negotiate, publish
 from tests.e2e.console.conftest import shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -203,3 +204,39 @@ def test_phone_width_is_usable_by_keyboard(chromium: Browser,
     expect(page.get_by_role("heading", name="Negotiations")).to_be_focused()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "negotiations-phone")
+
+
+def test_provider_approves_and_declines_pending_requests_and_sees_them_move(
+        chromium: Browser, connectors: tuple[ConnectorProcess, ConnectorProcess]) -> None:
+    provider, consumer = connectors
+    publish(provider, asset_id="sensor", auto_agree=False)
+    client = consumer.management()
+    requests = [negotiate(client, provider, "sensor"), negotiate(client, provider, "sensor")]
+    for negotiation_id in requests:
+        client.wait_state(f"/v3/contractnegotiations/{negotiation_id}", {"REQUESTED"})
+
+    page = open_console(chromium, provider)
+    sign_in(page, provider)
+    nav(page, "Negotiations")
+    page.get_by_label("State").select_option("pending")
+    expect(page.get_by_text("awaiting decision")).to_have_count(2)
+    shot(page, "negotiations-pending")
+    page.locator("tbody a").first.click()
+    expect(page.locator("#negotiation-state")).to_contain_text("awaiting decision")
+    shot(page, "negotiation-pending")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#negotiation-state")).to_contain_text("FINALIZED")  # followed live, by polling
+    nav(page, "Negotiations")
+    page.get_by_label("State").select_option("pending")
+    expect(page.get_by_text("awaiting decision")).to_have_count(1)
+    page.locator("tbody a").first.click()
+    page.get_by_label("Reason (sent to the counter-party)").fill("not for this purpose")
+    page.get_by_role("button", name="Decline").click()
+    expect(page.locator("#negotiation-state")).to_contain_text("TERMINATED")
+    expect(page.locator(".timeline")).to_contain_text("ContractNegotiationTerminationMessage")
+
+    finals = {n: client.wait_state(f"/v3/contractnegotiations/{n}", {"FINALIZED", "TERMINATED"}) for n in requests}
+    assert sorted(str(f["state"]) for f in finals.values()) == ["FINALIZED", "TERMINATED"]
+    [declined] = [f for f in finals.values() if f["state"] == "TERMINATED"]
+    assert "not for this purpose" in str(declined.get("errorDetail")), declined  # the consumer got the reason
+    client.close()
