@@ -79,7 +79,7 @@ def build_router(connector: Connector, sessions: SessionStore, sign_in: SignIn) 
 
     @router.post("/session")
     async def sign_in_route(request: Request) -> Response:
-        if not _same_origin(request):
+        if not _same_origin(request, connector.settings.public_url):
             return _error(403, "forbidden", "sign-in must come from the console's own page")
         is_form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
         raw = await request.body()
@@ -129,12 +129,13 @@ def _credentials(raw: bytes, is_form: bool) -> dict[str, str] | None:
     return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
-def _same_origin(request: Request) -> bool:
-    """A sign-in posted by another site's page would log the browser into our console (login CSRF)."""
+def _same_origin(request: Request, public_url: str) -> bool:
+    """A sign-in posted by another site's page would log the browser into our console (login CSRF). The page's
+    origin is the host it was loaded from, or our public URL when a proxy rewrites Host."""
     origin = request.headers.get("origin")
     if origin is None:  # not a browser's cross-site post: browsers always send Origin on POST
         return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    return urlsplit(origin).netloc in (request.headers.get("host", ""), urlsplit(public_url).netloc)
 
 
 def install(app: FastAPI, connector: Connector, sessions: SessionStore) -> None:

@@ -3,11 +3,15 @@ out ends the session for good."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from connector.container import Connector
+from connector.http.app import create_app
 from connector.http.console.sessions import COOKIE_NAME, CSRF_HEADER
+from connector.settings import Settings
 from tests.integration.console.conftest import API_KEY, BASE_URL
 
 ASSET = {"@id": "a-1", "properties": {"name": "a"}, "dataAddress": {"type": "HttpData", "baseUrl": "https://x.org"}}
@@ -115,3 +119,14 @@ def test_console_shell_and_static_files_are_served_locally_with_a_strict_policy(
     script = browser.get("/console/static/app.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert browser.get("/console/").status_code == 200
+
+
+def test_cookie_is_secure_when_the_public_url_is_https(tmp_path: Path) -> None:
+    settings = Settings(public_url="https://connector.example.org", api_key=API_KEY, data_dir=tmp_path / "data",
+                        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}").with_defaults().validate()
+    client = TestClient(create_app(Connector(settings), manage_lifecycle=False),
+                        base_url="https://connector.example.org")
+    response = client.post("/console/session", json={"apiKey": API_KEY},
+                           headers={"Origin": "https://connector.example.org"})
+    assert response.status_code == 200
+    assert "Secure" in response.headers["set-cookie"]

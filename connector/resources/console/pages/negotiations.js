@@ -20,8 +20,10 @@ async function detail({ root, onLeave }, id) {
   const reason = field("Reason (sent to the counter-party)", { placeholder: "optional" });
   root.append(...pageHeader(`Negotiation ${id}`), errors.el, facts, moves,
     h("section", { "aria-labelledby": "timeline-h" }, h("h2", { id: "timeline-h" }, "DSP messages"), events));
+  let shown = "";
   const refresh = async () => {
     const n = await api.get(`/v3/contractnegotiations/${enc(id)}`);
+    const key = `${n.state}/${n.pending}`;
     facts.replaceChildren(h("div", { class: "panel" }, h("dl", { class: "facts" },
       h("dt", {}, "State"), h("dd", { id: "negotiation-state" }, stateCell(n)),
       h("dt", {}, "Our role"), h("dd", {}, n.type),
@@ -32,6 +34,11 @@ async function detail({ root, onLeave }, id) {
       n.contractAgreementId ? [h("dt", {}, "Agreement"), h("dd", {}, n.contractAgreementId)] : null,
       n.errorDetail ? [h("dt", {}, "Reason"), h("dd", {}, n.errorDetail)] : null,
       h("dt", {}, "Last change"), h("dd", {}, when(n.stateTimestamp)))));
+    if (key === shown) {
+      events.replaceChildren(await timeline("contractnegotiations", id));
+      return !FINAL_STATES.has(n.state);
+    }
+    shown = key;
     const buttons = [];
     const command = (text, path, body, attrs) => actionButton(text, async () => {
       await api.post(`/v3/contractnegotiations/${enc(id)}/${path}`, body?.());
