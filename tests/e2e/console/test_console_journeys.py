@@ -240,3 +240,50 @@ def test_provider_approves_and_declines_pending_requests_and_sees_them_move(
     [declined] = [f for f in finals.values() if f["state"] == "TERMINATED"]
     assert "not for this purpose" in str(declined.get("errorDetail")), declined  # the consumer got the reason
     client.close()
+
+
+def test_template_policy_edits_and_deletes(chromium: Browser,
+                                           connectors: tuple[ConnectorProcess, ConnectorProcess]) -> None:
+    provider, _ = connectors
+    page = open_console(chromium, provider)
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, provider)
+    page.goto(provider.url + "/console#/policies/new")
+    page.get_by_text("Start from a template").click()
+    page.get_by_label("Template").select_option("purpose")
+    page.get_by_label("purposes").fill('["dpv:AcademicResearch"]')
+    page.get_by_role("button", name="Fill the editor").click()
+    expect(page.get_by_label("Policy (ODRL JSON-LD)")).to_have_value(re.compile("isAnyOf"))
+    expect(page.locator("#validation")).to_contain_text("no issues")
+    page.get_by_label("Policy definition id").fill("research-only")
+    page.get_by_label("Declared purpose").fill("https://w3id.org/dpv#AcademicResearch")
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#evaluation")).to_contain_text("permit")
+    page.get_by_label("Declared purpose").fill("https://w3id.org/dpv#Marketing")
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#evaluation")).to_contain_text("deny")
+    shot(page, "policy-template")
+    page.get_by_role("button", name="Create policy").click()
+    expect(page.get_by_role("cell", name="research-only", exact=True)).to_be_visible()
+
+    page.goto(provider.url + "/console#/contractdefinitions/new")
+    page.get_by_label("Contract definition id").fill("research-offer")
+    page.get_by_label("Access policy").select_option("research-only")
+    page.get_by_label("Contract policy").select_option("research-only")
+    page.get_by_role("button", name="Create contract definition").click()
+    expect(page.get_by_role("cell", name="every asset", exact=True)).to_be_visible()
+    page.get_by_role("link", name="Edit research-offer").click()
+    page.get_by_label("Agree automatically when a request matches the offer").uncheck()
+    page.get_by_role("button", name="Save contract definition").click()
+    row = page.get_by_role("row").filter(has_text="research-offer")
+    expect(row).to_contain_text("operator approves")
+    row.get_by_role("button", name="Delete research-offer").click()
+    expect(page.get_by_role("cell", name="research-offer", exact=True)).to_have_count(0)
+
+    page.goto(provider.url + "/console#/policies")
+    page.get_by_role("button", name="Delete research-only").click()
+    expect(page.get_by_role("cell", name="research-only", exact=True)).to_have_count(0)
+    page.goto(provider.url + "/console#/assets")
+    page.get_by_role("button", name="Delete weather").click()  # an agreement refers to it: the API's reason shows
+    expect(page.get_by_role("alert")).to_contain_text("weather")
+    shot(page, "asset-delete-refused")
