@@ -54,4 +54,5 @@ def connectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Conne
 def shot(page: object, name: str) -> None:
     """Save what the page shows now as docs/console/<name>.png (the README links these)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("document.getElementById('toast').textContent = ''")  # type: ignore[attr-defined]
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
