@@ -11,17 +11,29 @@ INTERFACE (lead's skeleton, filled in by the c2d-core helper). Checks, each refu
   aggregates);
 - total released bytes (aggregate JSON) <= max_output_bytes;
 - subject results map back from `_record` to the subject id and go only to that subject.
+
+Beyond the skeleton: a subject with several records gets {"_records": [result, ...]}; every refusal reason is
+shown to the algorithm provider, so it names lines, declared outputs and schema keywords, never a written value
+or an undeclared field name; with aggregates, `mechanism` says which noise was added and `noise` its scale,
+sensitivity and per-output epsilon; post-processing clamps a noised mean into its bounds and counts at 0.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import secrets
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
 
-from compute_to_data.manifest import Manifest
+from compute_to_data.manifest import Manifest, OutputSpec
+from compute_to_data.signing import canonical_json
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,334 @@ class GateOutcome:
     epsilon_charged: float = 0.0
     noise: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {mechanism scale, sensitivity}
     records_used: int = 0
+    mechanism: str = ""  # "laplace" | "gaussian" when aggregates were noised
+
+
+MAX_REASONS = 20
+VERBATIM_MIN_CHARS = 8
+MULTIPLE_RECORDS_KEY = "_records"  # a subject with several records gets {"_records": [result, ...]}
 
 
 def gate(request: GateRequest, rng: np.random.Generator | None = None) -> GateOutcome:
-    raise NotImplementedError
+    """Decide what leaves a finished run. Never raises: a bad output (or a gate bug) is a refusal with reasons.
+
+    Reasons are shown to the algorithm provider, so they name lines, declared outputs and schema keywords, never
+    a value the algorithm wrote (which could carry data) or an undeclared field name.
+    """
+    try:
+        return _gate(request, rng if rng is not None else np.random.default_rng(secrets.randbits(128)))
+    except Exception as exc:  # fail closed: nothing is released when the gate itself cannot decide
+        return GateOutcome(released=False, reasons=[f"the release gate could not check the output "
+                                                    f"({type(exc).__name__}); nothing was released"])
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.dropped = 0
+
+    def add(self, reason: str) -> None:
+        if len(self.items) < MAX_REASONS:
+            self.items.append(reason)
+        else:
+            self.dropped += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def refusal(self) -> GateOutcome:
+        more = [f"... and {self.dropped} more problems"] if self.dropped else []
+        return GateOutcome(released=False, reasons=self.items + more)
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    record: str
+    fields: dict[str, Any]
+    chars: int  # length of its line in results.jsonl
+
+
+# Canonical JSON of a parsed line is at most ~4.5x the line's characters (a number like 9e15 prints as
+# 9000000000000000.0; a 1-character non-ASCII letter is up to 4 bytes); below this share of maxOutputBytes a
+# result cannot be over the cap and is not re-encoded just to be measured.
+_SURELY_SMALL = 8
+
+
+def _gate(request: GateRequest, rng: np.random.Generator) -> GateOutcome:
+    problems = _Problems()
+    parsed = _parse_lines(request.results_jsonl, len(request.records), problems)
+    if problems:
+        return problems.refusal()
+    rows = _check_rows(request, parsed, problems)
+    _check_verbatim(request.records, rows, problems)
+    aggregates, noise = _aggregates(request, rows, rng, problems)
+    subject_results = _subject_results(request, rows, problems)
+    released_bytes = len(canonical_json(aggregates))
+    if released_bytes > request.max_output_bytes:
+        problems.add(f"the aggregate outputs are {released_bytes} bytes, over maxOutputBytes "
+                     f"{request.max_output_bytes}")
+    if problems:
+        return problems.refusal()
+    charged = float(request.epsilon or 0.0) if request.manifest.aggregate_outputs() else 0.0
+    return GateOutcome(released=True, aggregates=aggregates, subject_results=subject_results,
+                       epsilon_charged=charged, noise=noise, records_used=len(rows),
+                       mechanism=request.mechanism if aggregates else "")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tuple[int, int, dict[str, Any]]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.add("results.jsonl is not UTF-8")
+        return []
+    parsed: list[tuple[int, int, dict[str, Any]]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        if len(parsed) >= record_count:
+            problems.add(f"results.jsonl has more result rows than the {record_count} input records")
+            return []
+        try:
+            row = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            problems.add(f"results.jsonl line {number} is not JSON (NaN and Infinity are not allowed either)")
+            continue
+        if not isinstance(row, dict):
+            problems.add(f"results.jsonl line {number} is not a JSON object")
+            continue
+        parsed.append((number, len(line), row))
+    return parsed
+
+
+def _check_rows(request: GateRequest, parsed: list[tuple[int, int, dict[str, Any]]],
+                problems: _Problems) -> list[_Row]:
+    known = {str(record.get("_record")) for record in request.records}
+    specs = {o.name: o for o in request.manifest.subject_outputs()}
+    validators = {name: validator_for(spec.schema)(spec.schema) for name, spec in specs.items()}
+    verdicts: dict[tuple[str, type, Any], bool] = {}  # scalar outputs repeat a lot (scores, labels)
+    seen: set[str] = set()
+    rows: list[_Row] = []
+    for number, chars, row in parsed:
+        key = row.get("_record")
+        where = f"results.jsonl line {number}"
+        if not isinstance(key, str) or key not in known:
+            problems.add(f"{where}: '_record' is missing or not one of the input records")
+            continue
+        if key in seen:
+            problems.add(f"{where}: record {key} has a result row already (one row per record)")
+            continue
+        seen.add(key)
+        fields = {name: value for name, value in row.items() if name != "_record"}
+        for name, value in fields.items():
+            if name not in specs:
+                problems.add(f"{where}: a field that is not a declared subject-scope output (the manifest declares: "
+                             f"{', '.join(sorted(specs)) or 'none'})")
+                continue
+            cache_key = (name, type(value), value) if isinstance(value, str | int | float | bool) else None
+            valid = verdicts.get(cache_key) if cache_key is not None else None
+            if valid is None:
+                valid = validators[name].is_valid(value)
+                if cache_key is not None:
+                    verdicts[cache_key] = valid
+            if not valid:
+                error = best_match(validators[name].iter_errors(value))
+                keyword_path = "/".join(str(p) for p in error.relative_schema_path) if error else ""
+                problems.add(f"{where}: output {name!r} does not match its schema (fails {keyword_path or 'schema'})")
+        rows.append(_Row(number, key, fields, chars))
+    return rows
+
+
+# -- verbatim input data ---------------------------------------------------------------------------------------------
+
+
+def _leaves(value: Any) -> list[Any]:
+    """The scalars inside a JSON value (nulls left out), depth first."""
+    if not isinstance(value, dict | list | tuple):
+        return [] if value is None else [value]
+    found: list[Any] = []
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        items = current.values() if isinstance(current, dict) else current
+        for item in items:
+            if isinstance(item, dict | list | tuple):
+                pending.append(item)
+            elif item is not None:
+                found.append(item)
+    return found
+
+
+def _token(leaf: Any) -> str | float:
+    """Equal scalars give equal tokens: text as itself, numbers (and booleans) as floats, so 3 == 3.0."""
+    return leaf if isinstance(leaf, str) else float(leaf)
+
+
+def _check_verbatim(records: Sequence[Mapping[str, Any]], rows: list[_Row], problems: _Problems) -> None:
+    """Refuse output that carries input data: a string containing an input string of 8+ characters, or a row whose
+    values equal an input record's values (records of two or more values), or include all of them (when at least
+    one of those is text)."""
+    by_prefix: dict[str, set[str]] = {}
+    numeric: set[tuple[float, ...]] = set()  # records of numbers only: the row must equal one
+    with_text: list[frozenset[str | float]] = []  # records with text: no row may hold all of one's values
+    for record in records:
+        leaves = [leaf for name, value in record.items() if name != "_record" for leaf in _leaves(value)]
+        has_text = False
+        for leaf in leaves:
+            if isinstance(leaf, str):
+                has_text = True
+                if len(leaf) >= VERBATIM_MIN_CHARS:
+                    by_prefix.setdefault(leaf[:VERBATIM_MIN_CHARS], set()).add(leaf)
+        if len(leaves) < 2:
+            continue
+        if has_text:
+            with_text.append(frozenset(_token(leaf) for leaf in leaves))
+        else:
+            numeric.add(tuple(sorted(float(leaf) for leaf in leaves)))
+    # Each record is filed under its rarest value: a row can only hold the record if it holds that value, and common
+    # values (a skill everyone has) would otherwise make every row check every record.
+    frequency = Counter(token for tokens in with_text for token in tokens)
+    covering: dict[str | float, list[frozenset[str | float]]] = {}
+    for tokens in with_text:
+        covering.setdefault(min(tokens, key=frequency.__getitem__), []).append(tokens)
+    for row in rows:
+        where = f"results.jsonl line {row.line}"
+        row_leaves: list[Any] = []
+        for name, value in row.fields.items():
+            leaves = _leaves(value)
+            if by_prefix and any(isinstance(leaf, str) and _contains_input(leaf, by_prefix) for leaf in leaves):
+                problems.add(f"{where}: output {name!r} carries an input value verbatim")
+            row_leaves.extend(leaves)
+        if len(row_leaves) < 2:
+            continue
+        tokens = frozenset(_token(leaf) for leaf in row_leaves)
+        repeats = any(candidate <= tokens for token in tokens for candidate in covering.get(token, ()))
+        if not repeats and numeric and not any(isinstance(leaf, str) for leaf in row_leaves):
+            repeats = tuple(sorted(float(leaf) for leaf in row_leaves)) in numeric
+        if repeats:
+            problems.add(f"{where}: the row repeats an input record's values")
+
+
+def _contains_input(text: str, by_prefix: Mapping[str, set[str]]) -> bool:
+    if len(text) < VERBATIM_MIN_CHARS or not by_prefix:
+        return False
+    for start in range(len(text) - VERBATIM_MIN_CHARS + 1):
+        for needle in by_prefix.get(text[start:start + VERBATIM_MIN_CHARS], ()):
+            if text.startswith(needle, start):
+                return True
+    return False
+
+
+# -- aggregates with differential privacy ----------------------------------------------------------------------------
+
+
+def sensitivity(spec: OutputSpec, n: int) -> float:
+    """L1 (and, for one value, L2) sensitivity of the reducer over n records clipped into the bounds."""
+    if spec.reducer in ("count", "histogram"):
+        return 1.0
+    assert spec.bounds is not None
+    lo, hi = spec.bounds
+    if spec.reducer == "mean":
+        return (hi - lo) / n
+    return max(abs(lo), abs(hi))
+
+
+def noise_scale(sens: float, epsilon: float, mechanism: str, delta: float) -> float:
+    """Laplace b = sensitivity / epsilon; Gaussian sigma = sensitivity * sqrt(2 ln(1.25 / delta)) / epsilon."""
+    if mechanism == "gaussian":
+        return sens * math.sqrt(2.0 * math.log(1.25 / delta)) / epsilon
+    return sens / epsilon
+
+
+def _aggregates(request: GateRequest, rows: list[_Row], rng: np.random.Generator,
+                problems: _Problems) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    specs = request.manifest.aggregate_outputs()
+    if not specs:
+        return {}, {}
+    epsilon = request.epsilon
+    if epsilon is None or not math.isfinite(epsilon) or epsilon <= 0:
+        problems.add("the algorithm declares aggregate outputs but the job asks for no positive dpEpsilon; set "
+                     "parameters.dpEpsilon (e.g. 0.5)")
+        return {}, {}
+    if request.mechanism not in ("laplace", "gaussian"):
+        problems.add(f"unknown noise mechanism {request.mechanism!r}; use laplace or gaussian")
+        return {}, {}
+    if request.mechanism == "gaussian" and not 0 < request.delta < 1:
+        problems.add("the Gaussian mechanism needs 0 < delta < 1")
+        return {}, {}
+    share = epsilon / len(specs)
+    floor = max(1, request.min_aggregation)
+    released: dict[str, Any] = {}
+    noise: dict[str, dict[str, float]] = {}
+    for spec in specs:
+        assert spec.source is not None
+        values = [row.fields[spec.source] for row in rows if row.fields.get(spec.source) is not None]
+        if len(values) < floor:
+            problems.add(f"aggregate {spec.name!r} covers fewer than {floor} records (minAggregationSize)")
+            continue
+        if spec.reducer != "count" and not all(_is_number(v) for v in values):
+            problems.add(f"aggregate {spec.name!r}: {spec.source!r} holds values that are not finite numbers")
+            continue
+        sens = sensitivity(spec, len(values))
+        scale = noise_scale(sens, share, request.mechanism, request.delta)
+        released[spec.name] = _noised(spec, values, scale, request.mechanism, rng)
+        noise[spec.name] = {"scale": scale, "sensitivity": sens, "epsilon": share}
+        if request.mechanism == "gaussian":
+            noise[spec.name]["delta"] = request.delta
+    return released, noise
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _noised(spec: OutputSpec, values: list[Any], scale: float, mechanism: str, rng: np.random.Generator) -> Any:
+    """The reducer over clipped values plus noise; then post-processing that costs no privacy (clamping)."""
+    if spec.reducer == "count":
+        return max(0.0, len(values) + _draw(scale, mechanism, rng, 1)[0])
+    assert spec.bounds is not None
+    lo, hi = spec.bounds
+    clipped = np.clip(np.asarray(values, dtype=float), lo, hi)
+    if spec.reducer == "histogram":
+        assert spec.bins is not None
+        counts, _ = np.histogram(clipped, bins=np.asarray(spec.bins, dtype=float))
+        noised = counts + _draw(scale, mechanism, rng, len(counts))
+        return [max(0.0, float(c)) for c in noised]
+    if spec.reducer == "mean":
+        return float(np.clip(clipped.mean() + _draw(scale, mechanism, rng, 1)[0], lo, hi))
+    return float(clipped.sum() + _draw(scale, mechanism, rng, 1)[0])
+
+
+def _draw(scale: float, mechanism: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    if mechanism == "gaussian":
+        return rng.normal(0.0, scale, size)
+    return rng.laplace(0.0, scale, size)
+
+
+# -- per-subject results ---------------------------------------------------------------------------------------------
+
+
+def _subject_results(request: GateRequest, rows: list[_Row], problems: _Problems) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, list[_Row]] = {}
+    for row in rows:
+        subject = request.record_subjects.get(row.record)
+        if subject is None:
+            problems.add(f"record {row.record} maps to no data subject; nothing can be released for it")
+            continue
+        grouped.setdefault(subject, []).append(row)
+    results: dict[str, dict[str, Any]] = {}
+    for subject, own in grouped.items():
+        result = own[0].fields if len(own) == 1 else {MULTIPLE_RECORDS_KEY: [row.fields for row in own]}
+        if sum(row.chars for row in own) * _SURELY_SMALL <= request.max_output_bytes:
+            results[subject] = result
+            continue
+        size = len(canonical_json(result))
+        if size > request.max_output_bytes:
+            problems.add(f"a subject's result is {size} bytes, over maxOutputBytes {request.max_output_bytes}")
+            continue
+        results[subject] = result
+    return results

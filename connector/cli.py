@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from connector.cli_algorithm import algorithm_app
 from connector.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 key_app = typer.Typer(help="The connector's signing key and its did:web identity.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+app.add_typer(algorithm_app, name="algorithm")
 
 Opt = typer.Option
 

@@ -1,0 +1,74 @@
+"""Properties over generated input: unpack never writes outside its folder; the gate never raises."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compute_to_data.bundle import BundleError, unpack
+from compute_to_data.gate import GateRequest, gate
+from compute_to_data.manifest import MANIFEST_FILE, ManifestError, parse_manifest
+
+MANIFEST = {"name": "p", "version": "1", "kind": "python", "entrypoint": "main.py", "inputs": ["x"],
+            "outputs": [{"name": "y", "scope": "subject", "schema": {"type": "number"}},
+                        {"name": "m", "scope": "aggregate", "source": "y", "reducer": "mean", "bounds": [0, 1]}]}
+
+segment = st.sampled_from(["..", ".", "", "a", "b", "main.py", MANIFEST_FILE, "/", "~", "lib"])
+names = st.lists(segment, min_size=1, max_size=4).map("/".join)
+kinds = st.sampled_from([tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(names, kinds), max_size=6))
+def test_unpack_stays_inside_its_folder(entries: list[tuple[str, bytes]]) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        archive = root / "x.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for name, kind in [(MANIFEST_FILE, tarfile.REGTYPE), ("main.py", tarfile.REGTYPE), *entries]:
+                info = tarfile.TarInfo(name)
+                info.type = kind
+                body = json.dumps(MANIFEST).encode() if name == MANIFEST_FILE else b"#"
+                info.size = len(body) if kind == tarfile.REGTYPE else 0
+                info.linkname = "../../etc/passwd" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+                tar.addfile(info, io.BytesIO(body) if kind == tarfile.REGTYPE else None)
+        dest = root / "inner" / "dest"
+        try:
+            unpack(archive, dest)
+        except (BundleError, ManifestError):
+            assert list(dest.iterdir()) == []
+        written = {p for p in root.rglob("*")} - {archive, root / "inner", dest}
+        assert all(p.is_relative_to(dest) and not p.is_symlink() for p in written)
+        assert all(os.stat(p).st_nlink == 1 for p in written if p.is_file())
+
+
+RECORDS = [{"_record": f"r{i}", "x": f"value number {i}"} for i in range(4)]
+REQUEST = GateRequest(manifest=parse_manifest(MANIFEST), records=RECORDS,
+                      record_subjects={f"r{i}": f"s{i}" for i in range(4)}, results_jsonl=b"", epsilon=1.0,
+                      min_aggregation=2, max_output_bytes=10_000)
+json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+                           max_leaves=8)
+rows = st.dictionaries(st.sampled_from(["_record", "y", "m", "z"]), json_values | st.sampled_from(["r0", "r1", "r2"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.binary(max_size=300),
+                 st.lists(rows, max_size=5).map(lambda rs: "\n".join(json.dumps(r) for r in rs).encode())))
+def test_the_gate_never_raises_and_never_releases_undeclared_data(results: bytes) -> None:
+    from dataclasses import replace
+
+    outcome = gate(replace(REQUEST, results_jsonl=results))
+    if outcome.released:
+        assert set(outcome.aggregates) <= {"m"}
+        for result in outcome.subject_results.values():
+            assert set(result) <= {"y"}
+    else:
+        assert outcome.reasons and not outcome.aggregates and not outcome.subject_results
