@@ -524,6 +524,22 @@ def test_huge_output_and_stdout_flood(run_python, job) -> None:
     assert not job.output.exists() or list(job.output.iterdir()) == []
 
 
+def test_endless_stdout_flood_still_times_out(run_python) -> None:
+    started = time.monotonic()
+    result = run_python(
+        """
+        import os
+        block = b"x" * 65536
+        while True:
+            os.write(1, block)
+            os.write(2, block)
+        """,
+        limits=replace(SMALL, wall_seconds=2),
+    )
+    assert result.timed_out and result.killed_reason.startswith("timeout"), result
+    assert len(result.stdout_tail) <= 64 << 10 and time.monotonic() - started < 15
+
+
 def test_single_file_over_the_file_size_limit(run_python) -> None:
     result = run_python(
         """
