@@ -123,7 +123,7 @@ class DockerSandbox:
             scratch = tempfile.mkdtemp(prefix="sovra-oci-output-")
             os.chown(scratch, uid, gid)
             volumes[scratch] = {"bind": "/output", "mode": "rw"}
-            command, image = list(spec.command), spec.image
+            command, image = (list(spec.command) or None), spec.image  # None: the image's own command
         else:
             volumes[str(RUNTIME_DIR)] = {"bind": "/runtime", "mode": "ro"}
             tmpfs["/output"] = f"size={_output_tmpfs_bytes(limits)},mode=0700,uid={uid},gid={gid},nosuid,nodev"
