@@ -56,16 +56,14 @@ def sign_statement(statement: Mapping[str, Any], key: SigningKey, signer_did: st
     raise NotImplementedError
 
 
-def bundle_statement(
-    bundle_name: str, digest: str, manifest_json: Mapping[str, Any], signer_did: str, *, started: str, finished: str
-) -> dict[str, Any]:
+def bundle_statement(bundle_name: str, digest: str, manifest_json: Mapping[str, Any], signer_did: str,
+                     *, started: str, finished: str) -> dict[str, Any]:
     """The in-toto Statement (SLSA provenance) for a packed algorithm bundle."""
     raise NotImplementedError
 
 
-def verify_envelope(
-    envelope: Any, resolve: DidDocumentResolver, *, predicate_type: str = SLSA_PROVENANCE
-) -> VerifiedStatement:
+def verify_envelope(envelope: Any, resolve: DidDocumentResolver, *,
+                    predicate_type: str = SLSA_PROVENANCE) -> VerifiedStatement:
     """Check envelope, signer and signature, predicate; return the statement. Raises SignatureCheckError."""
     raise NotImplementedError
 
