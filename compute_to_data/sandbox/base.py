@@ -72,6 +72,32 @@ class Sandbox(Protocol):
     def run(self, spec: SandboxSpec) -> SandboxResult: ...
 
 
+BACKENDS = ("bubblewrap", "docker")
+
+
 def create_sandbox(backend: str, **options: object) -> Sandbox:
-    """The backend by name ("bubblewrap" | "docker"); raises SandboxUnavailable when it cannot run here."""
-    raise NotImplementedError
+    """The backend by name ("bubblewrap" | "docker"); raises SandboxUnavailable when it cannot run here.
+
+    Options go to the backend's constructor (bubblewrap: bwrap, run_as; docker: image, client). The backend is
+    probed once here (a real test sandbox), so a connector that starts without a usable sandbox says why."""
+    if backend == "bubblewrap":
+        from compute_to_data.sandbox.bubblewrap import BubblewrapSandbox
+
+        sandbox: Sandbox = BubblewrapSandbox(**options)  # type: ignore[arg-type]
+    elif backend == "docker":
+        from compute_to_data.sandbox.docker import DockerSandbox
+
+        sandbox = DockerSandbox(**options)  # type: ignore[arg-type]
+    else:
+        raise SandboxUnavailable(f"unknown sandbox backend {backend!r}; choose one of {', '.join(BACKENDS)} (or none)")
+    availability = sandbox.available()
+    if not availability.ok:
+        raise SandboxUnavailable(availability.reason)
+    return sandbox
+
+
+def read_output_file(output_dir: Path | str, name: str, max_bytes: int) -> bytes:
+    """Read one output file of a finished run without following links (see outputs.read_output_file)."""
+    from compute_to_data.sandbox.outputs import read_output_file as read
+
+    return read(output_dir, name, max_bytes)

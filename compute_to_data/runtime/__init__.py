@@ -1,0 +1,1 @@
+"""In-sandbox runners (standard library + numpy/onnxruntime only; never import the connector)."""
