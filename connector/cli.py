@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from connector.cli_algorithm import algorithm_app
+from connector.cli_consent import consent_app, subject_app
 from connector.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app = typer.Typer(
 key_app = typer.Typer(help="The connector's signing key and its did:web identity.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 app.add_typer(algorithm_app, name="algorithm")
+app.add_typer(consent_app, name="consent")
+app.add_typer(subject_app, name="subject")
 
 Opt = typer.Option
 
@@ -72,6 +75,17 @@ def serve(
     participant_claims: Annotated[Path | None, Opt(help="JSON file: participant DID -> claims (membership, role, "
                                                         "country) that policies may test.")] = None,
     log_level: Annotated[str | None, Opt(help="debug, info, warning or error.")] = None,
+    sandbox_backend: Annotated[str | None, Opt(help="Compute-to-data sandbox: bubblewrap, docker or none (none "
+                                                    "refuses every job) [default bubblewrap].")] = None,
+    c2d_workers: Annotated[int | None, Opt(help="Threads that run compute jobs [default 1].")] = None,
+    c2d_epsilon_budget: Annotated[float | None, Opt(help="Differential-privacy budget per dataset unless the "
+                                                         "asset sets c2d:epsilonBudget [default 10].")] = None,
+    c2d_min_aggregation: Annotated[int | None, Opt(help="Floor under any job's minAggregationSize "
+                                                        "[default 2].")] = None,
+    c2d_max_output_bytes: Annotated[int | None, Opt(help="Largest released output of a job in bytes "
+                                                         "[default 1 MiB].")] = None,
+    c2d_work_dir: Annotated[Path | None, Opt(help="Where jobs unpack algorithms and stage inputs "
+                                                  "[default <data-dir>/c2d].")] = None,
 ) -> None:
     """Run one connector: DSP, management API, data plane and DID document on one port."""
     flags = {k: v for k, v in locals().items() if k != "config"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from connector.protocol.jsonld import load_document
 from connector.protocol.schemas import validate_message
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
+from connector.workers.compute import ComputeWorker, LazySandbox
 from connector.workers.monitor import PolicyMonitor
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
@@ -53,6 +55,8 @@ class Connector:
                                  limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                                  transport=transport)
         self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
+        self.did_resolver = DidResolver(self.http, allow_http_loopback=settings.dev)
+        self.did_resolver.seed(settings.participant_id, self.did_document)
         self.identity = self._identity()
         self.rt = Runtime(settings=settings, policies=OdrlPolicyEngine(document_loader=load_document), clock=utc_now,
                           claims=load_claims(settings.participant_claims))
@@ -68,6 +72,14 @@ class Connector:
                                    push=self.push, validate=validate_message, threads=settings.outbox_workers)
         self.rt.outbox = self.outbox
         self.monitor = PolicyMonitor(self.db, self.rt, interval=settings.policy_monitor_interval)
+        self.rt.signing_key = self.key
+        self.rt.resolve_did = self.did_resolver.resolve
+        if settings.sandbox_backend == "none":
+            self.rt.sandbox, self.rt.sandbox_problem = None, "the sandbox backend is 'none' (--sandbox-backend)"
+        else:
+            self.rt.sandbox = LazySandbox(settings.sandbox_backend)
+        self.compute = ComputeWorker(self.db, self.rt, threads=settings.c2d_workers)
+        self.rt.compute_wake = self.compute.wake
 
     def _identity(self) -> IdentityService:
         s = self.settings
@@ -79,9 +91,7 @@ class Connector:
             log.warning("!!! identity mode 'iam-mock': DSP requests are NOT authenticated. EDC interoperability "
                         "testing only; never use it in a dataspace !!!")
             return EdcMockIdentityService(s.participant_id, s.static_peer_id, s.public_url)
-        resolver = DidResolver(self.http, allow_http_loopback=s.dev)
-        resolver.seed(s.participant_id, self.did_document)
-        return DidIdentityService(self.key, s.participant_id, resolver, self.replay_guard, utc_now)
+        return DidIdentityService(self.key, s.participant_id, self.did_resolver, self.replay_guard, utc_now)
 
     def pull_address(self, transfer: TransferRow) -> dict[str, Any] | None:
         """The DataAddress of a pull transfer's start message: our public endpoint and a token bound to it."""
@@ -103,8 +113,14 @@ class Connector:
             enable(self)
         self.outbox.start()
         self.monitor.start()
+        self.compute.start()
+        if self.rt.sandbox is None:
+            log.warning("!!! --sandbox-backend none: every compute-to-data job will be REJECTED !!!")
+        elif isinstance(self.rt.sandbox, LazySandbox) and self.settings.c2d_workers > 0:
+            threading.Thread(target=self.rt.sandbox.available, name="sovra-sandbox-probe", daemon=True).start()
 
     def stop(self) -> None:
+        self.compute.stop()
         self.monitor.stop()
         self.outbox.stop()
         self.http.close()

@@ -59,6 +59,12 @@ class Settings:
     policy_monitor_interval: float = 30.0
     participant_claims: Path | None = None
     log_level: str = "info"
+    sandbox_backend: str = "bubblewrap"
+    c2d_workers: int = 1
+    c2d_epsilon_budget: float = 10.0
+    c2d_min_aggregation: int = 2
+    c2d_max_output_bytes: int = 1 << 20
+    c2d_work_dir: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # -- derived -------------------------------------------------------------------------------------------------
@@ -96,6 +102,7 @@ class Settings:
             data_dir=data_dir,
             database_url=self.database_url or f"sqlite:///{data_dir / 'sovra.db'}",
             file_root=(self.file_root or data_dir / "files").expanduser().resolve(),
+            c2d_work_dir=(self.c2d_work_dir or data_dir / "c2d").expanduser().resolve(),
         )
 
     def validate(self) -> Settings:
@@ -147,13 +154,31 @@ class Settings:
         if self.policy_monitor_interval < 0:
             raise SettingsError("policy-monitor-interval", "must not be negative",
                                 "use seconds between re-evaluations, e.g. 30, or 0 to switch the monitor off")
+        self._validate_compute()
         return self
 
+    def _validate_compute(self) -> None:
+        if self.sandbox_backend not in SANDBOX_BACKENDS:
+            raise SettingsError("sandbox-backend", f"{self.sandbox_backend!r} is not a backend",
+                                f"use one of: {', '.join(SANDBOX_BACKENDS)} ('none' refuses every compute job)")
+        if self.c2d_workers < 0:
+            raise SettingsError("c2d-workers", "must not be negative", "use e.g. 1, or 0 to run no compute jobs")
+        if not self.c2d_epsilon_budget > 0:
+            raise SettingsError("c2d-epsilon-budget", "must be above 0",
+                                "use the total epsilon one dataset may spend, e.g. 10")
+        if self.c2d_min_aggregation < 1:
+            raise SettingsError("c2d-min-aggregation", "must be at least 1",
+                                "use the smallest number of records an aggregate may cover, e.g. 2")
+        if self.c2d_max_output_bytes < 1:
+            raise SettingsError("c2d-max-output-bytes", "must be at least 1", "use e.g. 1048576 (1 MiB)")
 
-_INT = {"port", "dsp_body_limit", "access_token_ttl", "outbox_workers", "outbox_max_attempts"}
-_FLOAT = {"policy_monitor_interval"}
+
+SANDBOX_BACKENDS = ("bubblewrap", "docker", "none")
+_INT = {"port", "dsp_body_limit", "access_token_ttl", "outbox_workers", "outbox_max_attempts", "c2d_workers",
+        "c2d_min_aggregation", "c2d_max_output_bytes"}
+_FLOAT = {"policy_monitor_interval", "c2d_epsilon_budget"}
 _BOOL = {"dev", "tck"}
-_PATH = {"data_dir", "file_root", "participant_claims"}
+_PATH = {"data_dir", "file_root", "participant_claims", "c2d_work_dir"}
 _TUPLE = {"http_source_allow"}
 NAMES = tuple(f.name for f in fields(Settings) if f.name != "extra")
 

@@ -6,6 +6,7 @@
     /api/management/v3/...        management API (X-Api-Key)
     /api/public/...               pull data plane (transfer-bound token)
     /console                      the admin console (session cookie from the API key; calls the management API)
+    /api/subject/v1/...           a data subject's consents, jobs and results (her personal token)
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from connector.http.console.sessions import SessionStore
 from connector.http.dsp import router as dsp_router
 from connector.http.management import build_router as management_router
 from connector.http.public import build_router as public_router
+from connector.http.subject import SUBJECT_PATH
+from connector.http.subject import build_app as subject_app
 from connector.settings import DSP_PATH
 
 
@@ -77,6 +80,7 @@ def create_app(connector: Connector, *, manage_lifecycle: bool = True) -> FastAP
 
     sessions = SessionStore(connector.rt.clock)
     app.mount(DSP_PATH, _dsp_app(connector))
+    app.mount(SUBJECT_PATH, subject_app(connector))
     app.include_router(management_router(connector, sessions), prefix="/api/management")
     app.include_router(public_router(connector))
     if connector.settings.tck:  # test-only extension, off by default (connector/tck)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from compute_to_data.sandbox.base import Sandbox
+from connector.services.algorithm_source import AlgorithmSource, NoAlgorithmSource
 from connector.services.followups import NoScript, Script
 from connector.settings import Settings
 from policies import PolicyEngine
@@ -62,3 +64,15 @@ class Runtime:
     script: Script = field(default_factory=NoScript)
     claims: Callable[[str], Mapping[str, Any]] = no_claims
     """A participant's identity claims (membership, role, country, ...) that policies may test."""
+    algorithm_source: AlgorithmSource = field(default_factory=NoAlgorithmSource)
+    """Where compute jobs get the requester's signed algorithm; the default refuses (fail closed)."""
+    sandbox: Sandbox | None = None
+    """The sandbox compute jobs run in; None means none is usable here and every job is REJECTED."""
+    sandbox_problem: str = "no sandbox configured"
+    """Why `sandbox` is None (the backend's own reason), for the rejected job and the start-up warning."""
+    signing_key: Any = None
+    """The connector's identity.keys.SigningKey: signs run receipts. None: receipts cannot be signed."""
+    compute_wake: Callable[[], None] = lambda: None
+    """Tells the compute worker a job is due (after the commit that queued it), instead of waiting for its poll."""
+    resolve_did: Callable[[str], Mapping[str, Any]] | None = None
+    """DID -> DID document (cached resolver); verifies algorithm signers. None: every signer is unresolvable."""

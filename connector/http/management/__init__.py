@@ -16,7 +16,9 @@ from connector.http.console.sessions import SessionStore
 from connector.http.management import (
     agreements,
     assets,
+    audit,
     catalog,
+    consents,
     contractdefinitions,
     edrs,
     events,
@@ -29,7 +31,8 @@ from connector.http.management.auth import api_key_guard
 from connector.http.management.schemas import ApiError
 
 _ROUTERS = (assets.router, policies.router, policy_authoring.router, contractdefinitions.router, catalog.router,
-            negotiations.router, agreements.router, transfers.router, edrs.router, events.router)
+            negotiations.router, agreements.router, transfers.router, edrs.router, events.router, consents.router,
+            audit.router)
 
 
 def build_router(connector: Connector, sessions: SessionStore | None = None) -> APIRouter:

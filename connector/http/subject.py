@@ -1,0 +1,156 @@
+"""The data subject's own API, mounted at /api/subject/v1: `Authorization: Bearer <personal token>`.
+
+A subject sees and changes only what is hers: her consents (grant or revoke for an AI provider and purpose),
+the jobs that ran on her record, her own result and the job's signed receipt. Anything else answers 404, so a
+job she was not part of is indistinguishable from one that does not exist.
+
+    GET  /consents                    her consents: current status and the events
+    POST /consents                    {"provider", "purpose", "action": "grant"|"revoke", "expiresAt"?}
+    GET  /jobs                        jobs that ran on her record
+    GET  /jobs/{id}/result            her result of that job
+    GET  /jobs/{id}/receipt           the job's signed run receipt (DSSE envelope)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from connector.container import Connector
+from connector.http.body import BodyError, read_json
+from connector.persistence.tables import ComputeJobRow, ComputeJobSubjectRow
+from connector.services import compute_jobs, consents, subject_tokens
+
+SUBJECT_PATH = "/api/subject/v1"
+BODY_LIMIT = 64 * 1024
+
+
+class SubjectApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.path = status, code, path
+
+
+def _error(status: int, code: str, message: str, path: str | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="subject"'} if status == 401 else None
+    return JSONResponse({"error": code, "message": message, "path": path}, status_code=status, headers=headers)
+
+
+def subject_of(request: Request) -> str:
+    """The subject the bearer token belongs to; 401 otherwise."""
+    connector: Connector = request.app.state.connector
+    header = request.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise SubjectApiError(401, "unauthorized", "send your personal token as 'Authorization: Bearer <token>'")
+    with connector.db.read_only() as session:
+        subject = subject_tokens.authenticate(session, token.strip())
+    if subject is None:
+        raise SubjectApiError(401, "unauthorized", "the token is unknown or revoked; ask the data provider's "
+                                                   "operator for a new one")
+    return subject
+
+
+def connector_of(request: Request) -> Connector:
+    return request.app.state.connector
+
+
+SubjectDep = Annotated[str, Depends(subject_of)]
+ConnectorDep = Annotated[Connector, Depends(connector_of)]
+
+
+def build_app(connector: Connector) -> FastAPI:
+    app = FastAPI(title="Sovra data subject API", openapi_url="/openapi.json", docs_url=None, redoc_url=None,
+                  redirect_slashes=False)
+    app.state.connector = connector
+
+    @app.exception_handler(SubjectApiError)
+    async def subject_error(_request: Request, exc: SubjectApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, str(exc), exc.path)
+
+    @app.exception_handler(BodyError)
+    async def body_error(_request: Request, exc: BodyError) -> JSONResponse:
+        return _error(exc.status, exc.code, str(exc))
+
+    @app.get("/consents")
+    def my_consents(subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
+        with connector.db.read_only() as session:
+            status = consents.status(session, connector.rt, subject=subject)
+            events = [consents.event_json(r) for r in consents.events(session, subject=subject)]
+        return JSONResponse({"subject": subject, "consents": status, "events": events})
+
+    @app.post("/consents")
+    async def change_consent(request: Request, subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
+        body = await read_json(request, limit=BODY_LIMIT)
+        if not isinstance(body, dict):
+            raise SubjectApiError(400, "invalid.request", "the body must be a JSON object: "
+                                                          '{"provider", "purpose", "action": "grant"|"revoke"}')
+        action = body.get("action")
+        if action not in consents.ACTIONS:
+            raise SubjectApiError(400, "invalid.request", "field /action must be 'grant' or 'revoke'", path="/action")
+        expires = _time(body.get("expiresAt"))
+        try:
+            with connector.db.unit_of_work() as uow:
+                row = consents.record(uow, connector.rt, subject=subject, provider=body.get("provider"),  # type: ignore[arg-type]
+                                      purpose=body.get("purpose"), action=action, source="subject",  # type: ignore[arg-type]
+                                      actor="subject:" + subject, expires_at=expires)
+                answer = consents.event_json(row)
+        except consents.InvalidConsentError as exc:
+            raise SubjectApiError(400, "invalid.request", str(exc), path=exc.pointer) from None
+        return JSONResponse(answer, status_code=201)
+
+    @app.get("/jobs")
+    def my_jobs(subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
+        query = (select(ComputeJobRow, ComputeJobSubjectRow.result)
+                 .join(ComputeJobSubjectRow, ComputeJobSubjectRow.job_id == ComputeJobRow.id)
+                 .where(ComputeJobSubjectRow.subject_id == subject)
+                 .order_by(ComputeJobRow.created_at.desc()))
+        with connector.db.read_only() as session:
+            rows = list(session.execute(query))
+        return JSONResponse([_job_view(job, has_result=result is not None) for job, result in rows])
+
+    @app.get("/jobs/{job_id}/result")
+    def my_result(job_id: str, subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
+        job, mine = _mine(connector, job_id, subject)
+        return JSONResponse({"jobId": job.id, "subject": subject, "state": job.state, "result": mine.result})
+
+    @app.get("/jobs/{job_id}/receipt")
+    def my_receipt(job_id: str, subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
+        job, _mine_row = _mine(connector, job_id, subject)
+        if job.receipt is None:
+            raise SubjectApiError(404, "not.found", f"job {job_id} has no receipt yet (it is {job.state})")
+        return JSONResponse(job.receipt)
+
+    return app
+
+
+def _mine(connector: Connector, job_id: str, subject: str) -> tuple[ComputeJobRow, ComputeJobSubjectRow]:
+    with connector.db.read_only() as session:
+        mine = session.get(ComputeJobSubjectRow, (job_id, subject))
+        job = session.get(ComputeJobRow, job_id) if mine is not None else None
+    if mine is None or job is None:
+        raise SubjectApiError(404, "not.found", f"no job {job_id} ran on your record")
+    return job, mine
+
+
+def _job_view(job: ComputeJobRow, *, has_result: bool) -> dict[str, Any]:
+    view = compute_jobs.job_json(job, operator=False)
+    view["hasResult"] = has_result
+    return view
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise SubjectApiError(400, "invalid.request", "field /expiresAt must be an RFC 3339 date-time, e.g. "
+                                                      "2027-01-01T00:00:00Z", path="/expiresAt") from None
+    if parsed.tzinfo is None:
+        raise SubjectApiError(400, "invalid.request", "field /expiresAt needs a time zone", path="/expiresAt")
+    return parsed

@@ -1,0 +1,159 @@
+"""The compute worker: runs provider compute jobs one persisted step at a time.
+
+A job row's state names the step that comes next. A thread claims a due job by writing a lease on it (a
+conditional UPDATE, after `FOR UPDATE SKIP LOCKED` on PostgreSQL, the same way the outbox claims rows), runs that
+one step (`services.compute_jobs.run_step`), and the step commits the job's next state only if the lease is still
+its own. A worker that dies leaves a lease that runs out; the next claim repeats the step it was in, from inputs
+that the previous steps committed, so a restart continues where the job was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from compute_to_data.sandbox.base import (
+    Availability,
+    Sandbox,
+    SandboxResult,
+    SandboxSpec,
+    SandboxUnavailable,
+    create_sandbox,
+)
+from connector.persistence.database import Database, is_postgres
+from connector.persistence.tables import ComputeJobRow
+from connector.services import compute_jobs
+from connector.services.runtime import Runtime
+
+log = logging.getLogger("sovra.compute")
+
+
+def open_sandbox(backend: str) -> tuple[Sandbox | None, str]:
+    """The configured sandbox, or None and why not: the caller refuses jobs instead of running them bare."""
+    if backend == "none":
+        return None, "the sandbox backend is 'none' (--sandbox-backend); no compute job may run"
+    try:
+        sandbox = create_sandbox(backend)
+    except SandboxUnavailable as exc:
+        return None, str(exc)
+    except NotImplementedError:
+        return None, f"the sandbox backend {backend!r} is not implemented in this build"
+    availability = sandbox.available()
+    if not availability.ok:
+        return None, f"sandbox backend {backend!r} is unusable here: {availability.reason}"
+    return sandbox, ""
+
+
+class LazySandbox:
+    """The configured backend, opened (and probed with a real test run) on first use instead of at start-up:
+    a connector that never computes pays nothing, and one whose backend is unusable refuses every job with the
+    backend's reason. `Connector.start` asks once in the background, so the warning still shows at start."""
+
+    def __init__(self, backend: str) -> None:
+        self.name = backend
+        self._lock = threading.Lock()
+        self._opened: tuple[Sandbox | None, str] | None = None
+
+    def _open(self) -> tuple[Sandbox | None, str]:
+        with self._lock:
+            if self._opened is None:
+                self._opened = open_sandbox(self.name)
+                if self._opened[0] is None:
+                    log.warning("!!! no compute-to-data sandbox: %s. Every compute job will be REJECTED !!!",
+                                self._opened[1])
+            return self._opened
+
+    def available(self) -> Availability:
+        sandbox, problem = self._open()
+        return Availability(True) if sandbox is not None else Availability(False, problem)
+
+    def run(self, spec: SandboxSpec) -> SandboxResult:
+        sandbox, problem = self._open()
+        if sandbox is None:
+            raise SandboxUnavailable(problem)
+        return sandbox.run(spec)
+
+
+class ComputeWorker:
+    def __init__(self, db: Database, rt: Runtime, *, threads: int = 1, poll_seconds: float = 0.5) -> None:
+        self._db, self._rt = db, rt
+        self._threads, self._poll = threads, poll_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        if self._threads < 1:
+            log.info("compute worker is off (--c2d-workers 0)")
+            return
+        for n in range(self._threads):
+            thread = threading.Thread(target=self._run, name=f"sovra-compute-{n}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._workers:
+            thread.join(timeout)
+
+    def wake(self) -> None:
+        """A job was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # keep running: one broken job or a database hiccup must not stop all jobs
+                log.exception("compute worker pass failed")
+                worked = False
+            if not worked:
+                self._wake.wait(self._poll)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Claim one due job and run its next step; False when nothing was due."""
+        job_id = self.claim()
+        if job_id is None:
+            return False
+        compute_jobs.run_step(self._db, self._rt, job_id, self.owner)
+        return True
+
+    def claim(self) -> str | None:
+        now = self._rt.clock()
+        due = (select(ComputeJobRow.id)
+               .where(ComputeJobRow.role == compute_jobs.PROVIDER,
+                      ComputeJobRow.state.in_(compute_jobs.ACTIVE_STATES),
+                      (ComputeJobRow.lease_until.is_(None)) | (ComputeJobRow.lease_until < now))
+               .order_by(ComputeJobRow.updated_at).limit(8))
+        with self._db.read_only() as session:
+            candidates = list(session.scalars(due))
+        if not candidates:
+            return None
+        with self._db.unit_of_work() as uow:
+            if is_postgres(self._db.engine):
+                candidates = list(uow.scalars(select(ComputeJobRow.id).where(ComputeJobRow.id.in_(candidates))
+                                              .with_for_update(skip_locked=True)))
+            for job_id in candidates:
+                job = uow.get(ComputeJobRow, job_id)
+                if job is None:
+                    continue
+                seconds = compute_jobs.lease_seconds(self._rt, job)
+                claimed = uow.execute(
+                    update(ComputeJobRow)
+                    .where(ComputeJobRow.id == job_id, ComputeJobRow.state == job.state,
+                           (ComputeJobRow.lease_until.is_(None)) | (ComputeJobRow.lease_until < now))
+                    .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=seconds),
+                            attempts=ComputeJobRow.attempts + 1)
+                    .execution_options(synchronize_session=False))
+                if claimed.rowcount == 1:
+                    return job_id
+        return None
