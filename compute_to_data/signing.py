@@ -81,9 +81,8 @@ def sign_statement(statement: Mapping[str, Any], key: SigningKey, signer_did: st
     }
 
 
-def bundle_statement(
-    bundle_name: str, digest: str, manifest_json: Mapping[str, Any], signer_did: str, *, started: str, finished: str
-) -> dict[str, Any]:
+def bundle_statement(bundle_name: str, digest: str, manifest_json: Mapping[str, Any], signer_did: str,
+                     *, started: str, finished: str) -> dict[str, Any]:
     """The in-toto Statement (SLSA provenance) for a packed algorithm bundle."""
     return {
         "_type": STATEMENT_TYPE,
@@ -116,9 +115,8 @@ def _hex_of(digest: str) -> str:
     return value
 
 
-def verify_envelope(
-    envelope: Any, resolve: DidDocumentResolver, *, predicate_type: str = SLSA_PROVENANCE
-) -> VerifiedStatement:
+def verify_envelope(envelope: Any, resolve: DidDocumentResolver, *,
+                    predicate_type: str = SLSA_PROVENANCE) -> VerifiedStatement:
     """Check envelope, signer and signature, predicate; return the statement. Raises SignatureCheckError."""
     payload, key_id, signature = _envelope_parts(envelope)
     signer_did = _verify_signature(payload, key_id, signature, resolve)

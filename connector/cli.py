@@ -23,9 +23,9 @@ app = typer.Typer(
 )
 key_app = typer.Typer(help="The connector's signing key and its did:web identity.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+app.add_typer(algorithm_app, name="algorithm")
 app.add_typer(consent_app, name="consent")
 app.add_typer(subject_app, name="subject")
-app.add_typer(algorithm_app, name="algorithm")
 
 Opt = typer.Option
 

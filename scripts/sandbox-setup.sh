@@ -44,7 +44,7 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   mkdir -p "$DATA_ROOT" "$(dirname "$LOG")"
   log "starting dockerd (data root $DATA_ROOT, log $LOG)"
   # No bridge or iptables: jobs run with network_mode=none, so the daemon needs no network plumbing.
-  nohup dockerd --data-root "$DATA_ROOT" --bridge none --iptables=false --ip6tables=false \
+  setsid nohup dockerd --data-root "$DATA_ROOT" --bridge none --iptables=false --ip6tables=false \
     --host unix:///var/run/docker.sock >>"$LOG" 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     "$DOCKER" info >/dev/null 2>&1 && break

@@ -74,6 +74,9 @@ def _limits(cfg: dict) -> None:
     if not cfg.get("nproc", True):
         del pairs[resource.RLIMIT_NPROC]  # Docker: its pids cgroup limits the job; NPROC would count the host's uid
     for which, value in pairs.items():
+        _soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)  # an unprivileged process can only lower its hard limits
         resource.setrlimit(which, (value, value))
 
 
@@ -98,7 +101,7 @@ def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
             cwd="/tmp",
             env={k: v for k, v in os.environ.items() if k in cfg["env_keys"]},  # not PWD (bwrap), HOSTNAME (docker)
         )
-    except OSError as exc:
+    except (OSError, subprocess.SubprocessError) as exc:  # a failing preexec (limits, seccomp) lands here too
         error = f"cannot start {command[0]}: {exc}".encode()
         return {"exit_code": 127, "signal": None, "timed_out": False}, b"", error
     tails = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
@@ -133,7 +136,11 @@ def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
 
 
 def _drain(fd: int, tails: dict, sel: selectors.BaseSelector, final: bool = False) -> None:
-    while True:
+    """Read what the pipe holds into its tail; while the algorithm runs, at most 1 MiB per call, so a flood
+    cannot keep the supervisor from its clock."""
+    reads = 0
+    while final or reads < 16:
+        reads += 1
         try:
             chunk = os.read(fd, 65536)
         except BlockingIOError:

@@ -3,8 +3,9 @@
 The container: the local runtime image (image.py; or the job's own image for the oci kind), network_mode none,
 read-only root filesystem, every capability dropped, no-new-privileges, Docker's default seccomp profile and on
 top of it the connector's own filter (seccomp.py; the supervisor loads it before starting the algorithm),
-user 65534, memory (swap included), CPU and pids limits, a private sized tmpfs /tmp and /output, /algorithm,
-/input and /runtime bound read-only, nothing else from the host and never the Docker socket. The same in-sandbox
+user 65534 (the connector's own uid when it is not root), memory (swap included), CPU and pids limits, private
+sized tmpfs /tmp and /output, /algorithm, /input and /runtime bound read-only, nothing else from the host and
+never the Docker socket. The same in-sandbox
 supervisor as bubblewrap runs as the container's pid 1: rlimits, wall clock, kill everything, then /output and the
 tails come back base64-encoded on the container's stdout (the json-file log driver is not binary-safe), capped by
 the log driver's max-size. The host waits, kills at wall_seconds plus a grace, reads the logs and removes the
@@ -105,8 +106,12 @@ class DockerSandbox:
         if gpu and not glob.glob("/dev/nvidia*"):
             return _refused("job asks for a GPU; this executor has none")
         limits = spec.limits
-        for tree in (spec.algorithm_dir, spec.input_dir):
-            _grant_group_read(Path(tree), NOBODY)
+        # As root, the job runs as 65534 and gets group read on its trees; otherwise as the connector's own
+        # (non-root) uid, which can read them already.
+        uid, gid = (NOBODY, NOBODY) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+        if os.geteuid() == 0:
+            for tree in (spec.algorithm_dir, spec.input_dir):
+                _grant_group_read(Path(tree), NOBODY)
         volumes = {
             str(Path(spec.algorithm_dir).resolve()): {"bind": "/algorithm", "mode": "ro"},
             str(Path(spec.input_dir).resolve()): {"bind": "/input", "mode": "ro"},
@@ -116,12 +121,12 @@ class DockerSandbox:
         scratch: str | None = None
         if oci:
             scratch = tempfile.mkdtemp(prefix="sovra-oci-output-")
-            os.chown(scratch, NOBODY, NOBODY)
+            os.chown(scratch, uid, gid)
             volumes[scratch] = {"bind": "/output", "mode": "rw"}
-            command, image = list(spec.command), spec.image
+            command, image = (list(spec.command) or None), spec.image  # None: the image's own command
         else:
             volumes[str(RUNTIME_DIR)] = {"bind": "/runtime", "mode": "ro"}
-            tmpfs["/output"] = f"size={_output_tmpfs_bytes(limits)},mode=0700,uid={NOBODY},gid={NOBODY},nosuid,nodev"
+            tmpfs["/output"] = f"size={_output_tmpfs_bytes(limits)},mode=0700,uid={uid},gid={gid},nosuid,nodev"
             config = _supervisor_config(limits, list(_environment(spec.env)), "base64", self._seccomp(), nproc=False)
             command = [
                 f"{pyenv.VENV_DIR}/bin/python",
@@ -141,7 +146,7 @@ class DockerSandbox:
             container = client.containers.create(
                 image,
                 command=command,
-                user=f"{NOBODY}:{NOBODY}",
+                user=f"{uid}:{gid}",
                 environment=_environment(spec.env),
                 working_dir="/tmp",
                 hostname="sandbox",

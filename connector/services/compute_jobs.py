@@ -563,7 +563,7 @@ def input_strings(records: Sequence[Mapping[str, Any]]) -> list[str]:
 
     for record in records:
         walk({k: v for k, v in record.items() if k != "_record"})
-    return sorted(found, key=len, reverse=True)
+    return sorted(found, key=lambda s: (-len(s), s))
 
 
 def scrub(raw: bytes, secrets: Sequence[str], *, keep: int = LOG_KEEP) -> str:

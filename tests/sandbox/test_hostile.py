@@ -43,6 +43,22 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _sandbox_processes() -> list[int]:
+    """Our descendants that belong to a sandbox: bwrap itself or anything in another pid namespace (other
+    fixtures' long-lived children, e.g. connector servers, are not counted)."""
+    own_ns = os.readlink("/proc/self/ns/pid")
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+            other_ns = os.readlink(f"/proc/{pid}/ns/pid") != own_ns
+        except OSError:
+            continue
+        if other_ns or argv0.endswith(b"bwrap"):
+            found.append(pid)
+    return found
+
+
 def _our_containers() -> list[str]:
     try:
         import docker
@@ -59,9 +75,9 @@ def host_stays_healthy() -> Iterator[None]:
     """After every hostile run: no sandbox process or container left behind, and the host can still fork."""
     yield
     deadline = time.monotonic() + 5
-    while (_descendants(os.getpid()) or _our_containers()) and time.monotonic() < deadline:
+    while (_sandbox_processes() or _our_containers()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _descendants(os.getpid()) == [], "sandbox processes outlived the run"
+    assert _sandbox_processes() == [], "sandbox processes outlived the run"
     assert _our_containers() == [], "a job container was left behind"
     assert subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True).stdout == b"1\n"
 
@@ -506,6 +522,22 @@ def test_huge_output_and_stdout_flood(run_python, job) -> None:
     assert result.exit_code is None and result.killed_reason, result
     assert len(result.stdout_tail) <= 64 << 10 and len(result.stderr_tail) <= 64 << 10
     assert not job.output.exists() or list(job.output.iterdir()) == []
+
+
+def test_endless_stdout_flood_still_times_out(run_python) -> None:
+    started = time.monotonic()
+    result = run_python(
+        """
+        import os
+        block = b"x" * 65536
+        while True:
+            os.write(1, block)
+            os.write(2, block)
+        """,
+        limits=replace(SMALL, wall_seconds=2),
+    )
+    assert result.timed_out and result.killed_reason.startswith("timeout"), result
+    assert len(result.stdout_tail) <= 64 << 10 and time.monotonic() - started < 15
 
 
 def test_single_file_over_the_file_size_limit(run_python) -> None:

@@ -16,7 +16,7 @@ from policies import OdrlPolicyEngine
 def test_scrub_redacts_every_input_string_of_four_or_more_characters() -> None:
     records = [{"_record": "r1", "name": "Alice Liddell", "city": "Oxford", "tag": "abc", "skills": ["python"]}]
     secrets = input_strings(records)
-    assert secrets == ["Alice Liddell", "python", "Oxford"]
+    assert secrets == ["Alice Liddell", "Oxford", "python"]
     text = scrub(b"hello Alice Liddell from Oxford knows python; abc r1", secrets)
     assert text == f"hello {REDACTED} from {REDACTED} knows {REDACTED}; abc r1"
 
