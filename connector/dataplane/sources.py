@@ -45,7 +45,8 @@ __all__ = [
 EDC_NAMESPACE = "https://w3id.org/edc/v0.0.1/ns/"
 FILE_TYPE = "File"
 HTTP_DATA_TYPE = "HttpData"
-SUPPORTED_SOURCE_TYPES = (FILE_TYPE, HTTP_DATA_TYPE, RELEASE_TYPE)
+SUPPORTED_SOURCE_TYPES = (FILE_TYPE, HTTP_DATA_TYPE)
+"""What an asset may name; a ComputeRelease address is built by the control plane only, so it is not offered."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def source_type(data_address: Mapping[str, object]) -> str:
     value = normalize_address(data_address).get("type")
     if not isinstance(value, str) or not value:
         raise DataAddressError("type", "is missing", SUPPORTED_SOURCE_TYPES)
-    for supported in SUPPORTED_SOURCE_TYPES:
+    for supported in (*SUPPORTED_SOURCE_TYPES, RELEASE_TYPE):
         if value.lower() == supported.lower():
             return supported
     raise DataAddressError("type", f"has the unsupported value {value!r}", SUPPORTED_SOURCE_TYPES)

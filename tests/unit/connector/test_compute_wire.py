@@ -100,3 +100,11 @@ async def test_the_release_source_serves_the_document_as_json(tmp_path: Any) -> 
     assert meta.content_type == "application/json" and b'"mean_x":0.4' in body
     with pytest.raises(Exception, match="document"):
         open_release({"type": "ComputeRelease"})
+
+
+def test_an_asset_cannot_name_a_compute_release_address(tmp_path: Any) -> None:
+    from connector.services.assets import InvalidAssetError, check_data_address
+
+    settings = Settings(file_root=tmp_path)
+    with pytest.raises(InvalidAssetError, match="ComputeRelease is built by the connector"):
+        check_data_address(settings, {"type": "ComputeRelease", "document": {"jobId": "j"}})
