@@ -116,15 +116,16 @@ def publish_algorithm(ai: ConnectorProcess, b: ManagementClient, root: Path, *, 
 def compute_only_policy(ai_did: str) -> dict[str, Any]:
     """Compute only, by algorithms B signed, epsilon <= 1 per job, groups of at least 2, for the stated purpose.
 
-    Numbers are written as strings: DSP 2025-1's schema admits no bare number as rightOperand. Consent and the
-    dataset's epsilon budget are enforced by A's pipeline on every job (the asset's epsilonBudget property); as
-    constraints (consentRequired, dpEpsilonBudget) they would be unknown when the contract is negotiated.
+    Numbers are written as strings: DSP 2025-1's schema admits no bare number as rightOperand. Consent on record
+    and the epsilon spent are facts of each job: the negotiation leaves them to the job's own decision.
     """
     return {"@type": "Set", "profile": "https://w3id.org/sovra/c2d/v1", "permission": [{
         "action": "c2d:compute", "constraint": [{"and": [
             {"leftOperand": "c2d:algorithmSigner", "operator": "isAnyOf", "rightOperand": [ai_did]},
             {"leftOperand": "c2d:dpEpsilon", "operator": "lteq", "rightOperand": str(EPSILON)},
             {"leftOperand": "c2d:minAggregationSize", "operator": "gteq", "rightOperand": "2"},
+            {"leftOperand": "c2d:dpEpsilonBudget", "operator": "lteq", "rightOperand": "5.0"},
+            {"leftOperand": "c2d:consentRequired", "operator": "eq", "rightOperand": "true"},
             {"leftOperand": "purpose", "operator": "isA", "rightOperand": PURPOSE},
         ]}]}], "prohibition": [{"action": "distribute"}]}
 

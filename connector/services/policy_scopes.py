@@ -31,10 +31,15 @@ from connector.persistence.tables import AgreementRow
 from connector.services.runtime import Runtime
 from contracts import InvalidMessageError
 from policies import C2D, ODRL, Decision, PolicyContext, Scope
+from policies.vocab import action_ancestors
 
 MAX_CONTEXT_ENTRIES = 32
 TRANSFER_ACTION = ODRL + "use"
 COMPUTE_ACTION = C2D + "compute"
+# Left operands whose value exists only once a job runs (verified algorithm, spent budget, consent on record).
+JOB_TIME_OPERANDS = frozenset(C2D + name for name in (
+    "algorithm", "algorithmSigner", "dpEpsilon", "dpEpsilonBudget", "consentRequired", "minAggregationSize",
+    "outputFormat", "maxOutputBytes", "egress"))
 
 
 def context(rt: Runtime, scope: Scope, participant_id: str, *, agreement: AgreementRow | None = None,
@@ -53,7 +58,8 @@ def catalog_decision(rt: Runtime, access_policy: Mapping[str, Any], participant_
 
 def negotiation_decision(rt: Runtime, offer: Mapping[str, Any], participant_id: str,
                          request_context: Mapping[str, Any] | None) -> Decision:
-    return rt.policies.evaluate(offer, context(rt, Scope.NEGOTIATION, participant_id, parameters=request_context))
+    decision = rt.policies.evaluate(offer, context(rt, Scope.NEGOTIATION, participant_id, parameters=request_context))
+    return with_job_time_facts_deferred(decision)
 
 
 def transfer_decision(rt: Runtime, agreement: AgreementRow) -> Decision:
@@ -85,29 +91,63 @@ def compute_decision(rt: Runtime, agreement: AgreementRow, job: Mapping[str, Any
 def compute_request_decision(rt: Runtime, agreement: AgreementRow, job: Mapping[str, Any]) -> Decision:
     """A Compute-PULL request: the `compute` scope with what the request declares.
 
-    Facts only the job learns later (algorithm digest and signer, epsilon spent, consent) are unknown here. The
-    request passes when the engine permits it, or when some permission of the compute action applies to this
-    consumer, none of its constraints is unsatisfied (only unknown ones remain, for the job's full decision) and no
-    prohibition is active. An agreement that does not grant the compute action (or refuses a declared parameter)
-    is refused at once.
+    Facts only the job learns later (algorithm digest and signer as verified, epsilon spent, consent) are unknown
+    here; they are decided in full by `compute_decision` before anything runs (see `with_job_time_facts_deferred`).
     """
-    decision = compute_decision(rt, agreement, job)
+    return with_job_time_facts_deferred(compute_decision(rt, agreement, job))
+
+
+def with_job_time_facts_deferred(decision: Decision) -> Decision:
+    """Permit what is denied only for want of facts that exist once a job runs, and for no other reason.
+
+    Negotiation and the Compute-PULL request cannot know the verified algorithm, its signer, the epsilon already
+    spent or whether consent is on record. An offer that tests them must still be agreeable, so such a decision is
+    turned into a permit when some applicable permission has no unsatisfied constraint, every unknown one is on a
+    job-time operand (JOB_TIME_OPERANDS), no blocking duty is violated and no prohibition is active. Every other
+    unknown (an undeclared purpose, an unknown left operand) still denies. The `compute` scope decides them all.
+    """
     if decision.permitted or decision.report is None:
         return decision
     rules = decision.report.get("rules", [])
-    if any(r.get("kind") == "prohibition" and r.get("applicable") and r.get("activation") == "active"
-           for r in rules):
-        return decision
+    asked = (decision.report.get("request") or {}).get("action")
+    prohibitions = [r for r in rules if r.get("kind") == "prohibition" and r.get("applicable")
+                    and r.get("activation") == "active"]
     for rule in rules:
         if rule.get("kind") != "permission" or not rule.get("applicable"):
             continue
-        if any(c.get("state") == "unsatisfied" for c in rule.get("constraints", [])):
+        if any(asked or _takes_away(p.get("action"), rule.get("action")) for p in prohibitions):
+            continue
+        constraints = list(_leaf_constraints(rule.get("constraints", [])))
+        if any(c.get("state") != "satisfied" and c.get("leftOperand") not in JOB_TIME_OPERANDS
+               for c in constraints):
             continue
         if any(d.get("blocks") and d.get("deonticState") == "violated" for d in rule.get("duties", [])):
             continue
-        return Decision(permitted=True, reasons=("the compute action is granted; the job's own checks decide the "
-                                                 "constraints the request cannot tell",), report=decision.report)
+        if any(c.get("state") == "unsatisfied" for c in constraints):
+            continue
+        return Decision(permitted=True, reasons=("permitted pending the job's own checks of "
+                                                 + ", ".join(sorted({_short(c["leftOperand"]) for c in constraints
+                                                                     if c.get("state") == "unknown"}) or {"-"}),),
+                        report=decision.report)
     return decision
+
+
+def _takes_away(prohibited: str | None, permitted: str | None) -> bool:
+    """Without an asked action, a prohibition voids a permission only if it forbids that action or a broader one."""
+    return not prohibited or not permitted or prohibited in action_ancestors(permitted)
+
+
+def _leaf_constraints(constraints: list[Mapping[str, Any]]) -> Any:
+    for c in constraints:
+        members = c.get("constraints") or c.get("members")
+        if isinstance(members, list):
+            yield from _leaf_constraints(members)
+        else:
+            yield c
+
+
+def _short(iri: Any) -> str:
+    return str(iri).removeprefix(C2D)
 
 
 def _agreement_decision(rt: Runtime, agreement: AgreementRow, scope: Scope, *, uses_before: int) -> Decision:

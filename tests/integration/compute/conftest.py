@@ -173,7 +173,7 @@ class World:
         with self.db.unit_of_work() as uow:
             agreement = uow.get(AgreementRow, "agreement-1")
             now = datetime.now(UTC)
-            transfer = TransferRow(id=self.rt.new_id(), role="provider", state="REQUESTED",
+            transfer = TransferRow(id=self.rt.new_id(), role="PROVIDER", state="REQUESTED",
                                    consumer_pid=self.rt.new_id(), provider_pid=None, counter_party_id=B_DID,
                                    counter_party_address="http://b.example/api/dsp/2025-1",
                                    agreement_id=agreement.id, asset_id=ASSET_ID, transfer_type="Compute-PULL",
@@ -227,7 +227,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
             uow.add(AssetRow(id=ASSET_ID, properties={"name": "students", "c2d:subjectField": "subject"},
                              private_properties={}, data_address={"type": "File", "path": str(dataset)},
                              created_at=now))
-            uow.add(AgreementRow(id="agreement-1", negotiation_id="n-1", role="provider",
+            uow.add(AgreementRow(id="agreement-1", negotiation_id="n-1", role="PROVIDER",
                                  provider_id=settings.participant_id, consumer_id=B_DID, asset_id=ASSET_ID,
                                  policy=compute_policy([B_DID]), signed_at=now, finalized=True,
                                  request_context={"purpose": PURPOSE}))

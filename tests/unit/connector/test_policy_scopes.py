@@ -186,3 +186,25 @@ def test_a_compute_only_agreement_never_starts_a_transfer() -> None:
 def test_transfer_asks_for_use_so_a_prohibition_of_a_narrower_action_does_not_void_it() -> None:
     policy = {"@type": "Set", "permission": [{"action": "use"}], "prohibition": [{"action": "distribute"}]}
     assert scopes.transfer_decision(runtime(), agreement(policy)).permitted
+
+
+def test_negotiation_defers_job_time_facts_to_the_job() -> None:
+    """Signer, budget spent and consent exist only once a job runs: the offer is agreeable, the job decides."""
+    declared = {"purpose": RESEARCH, "dpEpsilon": 0.5, "minAggregationSize": 25}
+    decision = scopes.negotiation_decision(runtime(), COMPUTE, CONSUMER, declared)
+    assert decision.permitted, decision.explain()
+    assert "pending the job's own checks" in decision.reasons[0]
+
+
+def test_negotiation_still_denies_a_declared_value_that_breaks_the_offer() -> None:
+    declared = {"purpose": RESEARCH, "dpEpsilon": 5.0, "minAggregationSize": 25}  # epsilon above the offer's
+    assert not scopes.negotiation_decision(runtime(), COMPUTE, CONSUMER, declared).permitted
+
+
+def test_deferral_never_covers_an_undeclared_purpose_or_an_unknown_term() -> None:
+    purpose = rule({"leftOperand": "purpose", "operator": "eq", "rightOperand": RESEARCH}, action=C2D + "compute")
+    assert not scopes.negotiation_decision(runtime(), purpose, CONSUMER, None).permitted
+    unknown = rule({"leftOperand": "https://example.com/madeUp", "operator": "eq", "rightOperand": "x"},
+                   action=C2D + "compute")
+    assert not scopes.negotiation_decision(runtime(), unknown, CONSUMER, None).permitted
+    assert not scopes.compute_request_decision(runtime(), agreement(unknown), {}).permitted
