@@ -12,6 +12,8 @@ from catalog.models import EDC_NS, Asset
 
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 FORMATS = ("HttpData-PULL", "HttpData-PUSH")
+COMPUTE_FORMAT = "Compute-PULL"
+_COMPUTE_ACTIONS = frozenset({"c2d:compute", "https://w3id.org/sovra/c2d/v1#compute"})
 
 
 def offer(offer_id: str, policy: Mapping[str, Any]) -> dict[str, Any]:
@@ -35,7 +37,9 @@ def _public_properties(asset: Asset) -> dict[str, Any]:
 
 
 def dataset(asset: Asset, offers: Sequence[dict[str, Any]], *, service_id: str,
-            formats: Iterable[str] = FORMATS) -> dict[str, Any]:
+            formats: Iterable[str] | None = None) -> dict[str, Any]:
+    if formats is None:
+        formats = FORMATS + ((COMPUTE_FORMAT,) if any(_grants_compute(o) for o in offers) else ())
     return {
         "@id": asset.id,
         "@type": "Dataset",
@@ -43,6 +47,18 @@ def dataset(asset: Asset, offers: Sequence[dict[str, Any]], *, service_id: str,
         "hasPolicy": list(offers),
         "distribution": [{"@type": "Distribution", "format": f, "accessService": service_id} for f in formats],
     }
+
+
+def _grants_compute(offer_body: Mapping[str, Any]) -> bool:
+    """A dataset is offered for compute-to-data when one of its offers permits the compute action."""
+    rules = offer_body.get("permission") or []
+    for rule in rules if isinstance(rules, list) else [rules]:
+        actions = rule.get("action") if isinstance(rule, Mapping) else None
+        for action in actions if isinstance(actions, list) else [actions]:
+            name = action.get("@id") if isinstance(action, Mapping) else action
+            if name in _COMPUTE_ACTIONS:
+                return True
+    return False
 
 
 def data_service(service_id: str, endpoint_url: str) -> dict[str, Any]:
