@@ -32,7 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from compute_to_data import bundle, gate, receipts, signing
@@ -329,8 +329,7 @@ def _step_running(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> 
 
     def ran(session: Session, row: ComputeJobRow) -> None:
         row.input_digest, row.record_count, row.logs = input_digest, len(records), logs
-        for subject in subjects:
-            session.merge(ComputeJobSubjectRow(job_id=row.id, subject_id=subject, result=None))
+        _store_subjects(session, row.id, {subject: None for subject in subjects})
         if problem is not None:
             finish(session, rt, row, JobState.FAILED, problem)
             return
@@ -371,14 +370,22 @@ def _step_gating(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> N
                 return
         row.epsilon_charged = outcome.epsilon_charged
         row.outputs = dict(outcome.aggregates)
-        for subject in sorted(set(record_subjects.values())):
-            session.merge(ComputeJobSubjectRow(job_id=row.id, subject_id=subject,
-                                               result=outcome.subject_results.get(subject)))
+        _store_subjects(session, row.id, {subject: outcome.subject_results.get(subject)
+                                          for subject in sorted(set(record_subjects.values()))})
         finish(session, rt, row, JobState.RELEASED,
                f"released {len(outcome.aggregates)} aggregates over {outcome.records_used} records "
                f"(epsilon {outcome.epsilon_charged:g} charged) and {len(outcome.subject_results)} subject results")
 
     _commit(db, rt, job.id, owner, JobState.GATING, release)
+
+
+def _store_subjects(session: Session, job_id: str, results: Mapping[str, Any]) -> None:
+    """Replace the job's subject rows in two statements (a job may cover every record of a large dataset)."""
+    session.execute(delete(ComputeJobSubjectRow).where(ComputeJobSubjectRow.job_id == job_id))
+    if results:
+        session.execute(insert(ComputeJobSubjectRow.__table__),
+                        [{"job_id": job_id, "subject_id": subject, "result": result}
+                         for subject, result in results.items()])
 
 
 _STEPS: dict[JobState, Callable[[Database, Runtime, ComputeJobRow, str], None]] = {

@@ -78,9 +78,12 @@ def to_domain(rows: Iterable[ConsentEventRow]) -> list[ConsentEvent]:
 
 def consenting(session: Session, rt: Runtime, *, provider: str, purpose: str) -> frozenset[str]:
     """Subjects with a live grant, now, for this provider and (a purpose covering) `purpose`."""
-    rows = session.scalars(select(ConsentEventRow).where(ConsentEventRow.provider_id == provider)
-                           .order_by(ConsentEventRow.id))
-    return consenting_subjects(to_domain(rows), provider, purpose, rt.clock())
+    c = ConsentEventRow
+    rows = session.execute(select(c.subject_id, c.provider_id, c.purpose, c.action, c.at, c.expires_at)
+                           .where(c.provider_id == provider).order_by(c.id))  # plain rows: a registry may be large
+    events = [ConsentEvent(subject=r[0], provider=r[1], purpose=r[2], action=r[3], at=r[4], expires=r[5])
+              for r in rows]
+    return consenting_subjects(events, provider, purpose, rt.clock())
 
 
 def status(session: Session, rt: Runtime, *, subject: str | None = None, provider: str | None = None,

@@ -2,6 +2,8 @@
 
     POST   /v3/consents/grant              {"subject", "provider", "purpose", "expiresAt"?}  -> the ConsentEvent
     POST   /v3/consents/revoke             {"subject", "provider", "purpose"}                -> the ConsentEvent
+    POST   /v3/consents/import             {"events": [{"subject", "provider", "purpose", "action", "expiresAt"?}]}
+                                           -> {"imported": n} (all or nothing, at most 10,000 per call)
     GET    /v3/consents?subject=&provider=&purpose=&view=status|events&offset=&limit=
     POST   /v3/subjects/{subject}/tokens   -> {"subject", "token"} (the token is shown this once)
     DELETE /v3/subjects/{subject}/tokens   -> {"subject", "revoked": n}
@@ -78,6 +80,34 @@ def revoke(body: Body, connector: ConnectorDep) -> JSONResponse:
     if body.get("expiresAt") is not None:
         raise invalid("/expiresAt", "only a grant may expire; leave it out of a revocation")
     return _change(body, connector, "revoke")
+
+
+MAX_IMPORT = 10_000
+
+
+@router.post("/v3/consents/import", summary="Import grants and revocations in bulk (from the app that collects them)")
+def import_events(body: Body, connector: ConnectorDep) -> JSONResponse:
+    """One transaction: a bad event refuses the whole import, naming it, and records nothing."""
+    items = body.get("events")
+    if not isinstance(items, list) or not items:
+        raise invalid("/events", "is required: a non-empty list of {subject, provider, purpose, action}")
+    if len(items) > MAX_IMPORT:
+        raise invalid("/events", f"holds {len(items)} events; import at most {MAX_IMPORT} per call")
+    parsed = []
+    for index, item in enumerate(items):
+        where = f"/events/{index}"
+        if not isinstance(item, dict):
+            raise invalid(where, "must be an object {subject, provider, purpose, action, expiresAt?}")
+        parsed.append((where, item, parse_time(item.get("expiresAt"), where + "/expiresAt")))
+    with consent_transaction(connector) as uow:
+        for where, item, expires in parsed:
+            try:
+                consents.record(uow, connector.rt, subject=item.get("subject"), provider=item.get("provider"),
+                                purpose=item.get("purpose"), action=item.get("action"), source=OPERATOR,
+                                actor=OPERATOR, expires_at=expires)
+            except consents.InvalidConsentError as exc:
+                raise consents.InvalidConsentError(where + exc.pointer, exc.problem) from None
+        return respond({"imported": len(parsed)})
 
 
 @router.get("/v3/consents", summary="List consents: current status per (subject, provider, purpose), or events")

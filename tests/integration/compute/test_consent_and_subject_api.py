@@ -51,6 +51,21 @@ def test_bad_consent_bodies_name_the_field(world: World, body: dict[str, str], p
     assert answer.json()[0]["path"] == pointer, answer.json()
 
 
+def test_a_bulk_import_records_every_event_or_none(world: World) -> None:
+    events = [{"subject": f"s{i}", "provider": B_DID, "purpose": PURPOSE, "action": "grant"} for i in range(50)]
+    events.append({"subject": "s0", "provider": B_DID, "purpose": PURPOSE, "action": "revoke"})
+    answer = world.client.post("/api/management/v3/consents/import", json={"events": events})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["imported"] == 51
+    status = world.client.get("/api/management/v3/consents", params={"provider": B_DID, "limit": 1000}).json()
+    assert sum(s["granted"] for s in status) == 49
+    bad = [{"subject": "x1", "provider": B_DID, "purpose": PURPOSE, "action": "grant"},
+           {"subject": "x2", "provider": B_DID, "purpose": PURPOSE, "action": "maybe"}]
+    refused = world.client.post("/api/management/v3/consents/import", json={"events": bad})
+    assert refused.status_code == 400 and refused.json()[0]["path"] == "/events/1/action", refused.text
+    assert world.client.get("/api/management/v3/consents", params={"subject": "x1"}).json() == []
+
+
 def test_consent_endpoints_need_the_api_key(world: World) -> None:
     answer = world.client.get("/api/management/v3/consents", headers={"X-Api-Key": "wrong"})
     assert answer.status_code == 401

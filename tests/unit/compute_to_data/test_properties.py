@@ -72,3 +72,27 @@ def test_the_gate_never_raises_and_never_releases_undeclared_data(results: bytes
             assert set(result) <= {"y"}
     else:
         assert outcome.reasons and not outcome.aggregates and not outcome.subject_results
+
+
+_QUICK_SCHEMAS = [
+    {"type": "number", "minimum": 0, "maximum": 1},
+    {"type": "integer", "exclusiveMinimum": 0},
+    {"type": "number", "exclusiveMaximum": 5.5},
+    {"type": "boolean"},
+    {"type": "string"},
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_QUICK_SCHEMAS),
+       st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5), st.booleans(), st.text(max_size=3),
+                 st.none()))
+def test_the_gates_quick_schema_check_never_accepts_what_jsonschema_refuses(schema, value) -> None:
+    from jsonschema.validators import validator_for
+
+    from compute_to_data.gate import _quick_check
+
+    quick = _quick_check(schema)
+    assert quick is not None
+    if quick(value):
+        assert validator_for(schema)(schema).is_valid(value), (schema, value)
