@@ -23,9 +23,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from connector.container import Connector
+from connector.http.body import BodyError, read_json
 from connector.http.console.sessions import CSRF_HEADER, UNSAFE_METHODS
 from connector.http.console.subject_signin import SUBJECT_COOKIE, SubjectSessions
-from connector.http.body import BodyError, read_json
 from connector.persistence.tables import ComputeJobRow, ComputeJobSubjectRow
 from connector.services import compute_jobs, consents, receipt_check, subject_tokens
 

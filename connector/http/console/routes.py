@@ -15,9 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.container import Connector
 from connector.http.console.sessions import COOKIE_NAME, CSRF_HEADER, ConsoleSession, SessionStore, same_origin
+from connector.http.console.signin import ApiKeySignIn, SignIn, SignInError
 from connector.http.console.subject_signin import SubjectSessions
 from connector.http.console.subject_signin import build_router as subject_router
-from connector.http.console.signin import ApiKeySignIn, SignIn, SignInError
 
 PREFIX = "/console"
 STATIC_DIR = Path(str(files("connector") / "resources" / "console"))

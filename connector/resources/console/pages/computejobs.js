@@ -42,7 +42,7 @@ function factsOf(job) {
     algorithm.digest ? [h("dt", {}, "Algorithm digest"), h("dd", {}, algorithm.digest)] : null,
     algorithm.signer ? [h("dt", {}, "Algorithm signer"), h("dd", {}, algorithm.signer)] : null,
     h("dt", {}, "Parameters"), h("dd", {}, JSON.stringify(job.parameters || {})),
-    h("dt", {}, "Records"), h("dd", { id: "job-records" }, job.recordCount ?? "not yet known"),
+    h("dt", {}, "Records"), h("dd", { id: "job-records" }, job.recordCount ?? (JOB_FINAL.has(job.state) ? "none reported" : "not yet known")),
     job.inputDigest ? [h("dt", {}, "Input digest"), h("dd", {}, job.inputDigest)] : null,
     job.epsilonCharged !== null && job.epsilonCharged !== undefined
       ? [h("dt", {}, "Epsilon charged"), h("dd", {}, String(job.epsilonCharged))] : null,
