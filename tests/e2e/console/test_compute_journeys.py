@@ -91,7 +91,7 @@ def subject_jobs(school: ConnectorProcess, token: str) -> list[dict[str, Any]]:
 
 def test_b_publishes_and_runs_a_job_a_sees_it_and_a_student_revokes_her_consent(
         chromium: Browser, school_and_ai: dict[str, Any]) -> None:
-    school, ai, a = school_and_ai["school"], school_and_ai["ai"], school_and_ai["a"]
+    school, ai = school_and_ai["school"], school_and_ai["ai"]
     signed = school_and_ai["signed"]
 
     # -- B publishes its signed algorithm and offers it ----------------------------------------------------------
