@@ -51,7 +51,7 @@ def school_and_ai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     ai.kill()
 
 
-def submit_job(page: Page, school: ConnectorProcess, *, min_size: str = "2") -> str:
+def submit_job(page: Page, school: ConnectorProcess, *, min_size: str = "2", screenshot: str | None = None) -> str:
     nav(page, "Compute jobs")
     page.get_by_role("link", name="Submit a job").first.click()
     expect(page.get_by_label("Agreement")).to_contain_text("student-skills")
@@ -60,6 +60,8 @@ def submit_job(page: Page, school: ConnectorProcess, *, min_size: str = "2") -> 
     page.get_by_label("dpEpsilon").fill("0.5")
     page.get_by_label("minAggregationSize").fill(min_size)
     page.get_by_label("Purpose").fill(demo.PURPOSE)
+    if screenshot:
+        shot(page, screenshot)
     page.get_by_role("button", name="Submit job").click()
     expect(page.get_by_role("heading", name=re.compile("^Compute job "))).to_be_visible()
     return page.get_by_role("heading", name=re.compile("^Compute job ")).inner_text().removeprefix("Compute job ")
@@ -131,7 +133,7 @@ def test_b_publishes_and_runs_a_job_a_sees_it_and_a_student_revokes_her_consent(
 
     # -- B negotiates (API, with its declared purpose), then submits a job from its console ---------------------
     demo.negotiate(school, ai, school_and_ai["b"], number=3)
-    first = submit_job(bpage, school)
+    first = submit_job(bpage, school, screenshot="compute-submit")
     expect(bpage.locator("#job-state")).to_contain_text("RELEASED", timeout=JOB_TIMEOUT)  # followed by polling
     expect(bpage.locator("#job-records")).to_have_text("3")
     expect(bpage.locator("#job-events")).to_contain_text("RELEASED")
