@@ -6,7 +6,8 @@
     /api/management/v3/...        management API (X-Api-Key)
     /api/public/...               pull data plane (transfer-bound token)
     /console                      the admin console (session cookie from the API key; calls the management API)
-    /api/subject/v1/...           a data subject's consents, jobs and results (her personal token)
+    /api/subject/v1/...           a data subject's consents, jobs and results (her personal token, or her
+                                  /console/me session cookie)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from connector.container import Connector
 from connector.http import console, errors
 from connector.http.console.sessions import SessionStore
+from connector.http.console.subject_signin import SubjectSessions
 from connector.http.dsp import router as dsp_router
 from connector.http.management import build_router as management_router
 from connector.http.public import build_router as public_router
@@ -79,15 +81,16 @@ def create_app(connector: Connector, *, manage_lifecycle: bool = True) -> FastAP
         return JSONResponse(connector.did_document, media_type="application/did+json")
 
     sessions = SessionStore(connector.rt.clock)
+    subjects = SubjectSessions(SessionStore(connector.rt.clock))  # never the operator's store: no management access
     app.mount(DSP_PATH, _dsp_app(connector))
-    app.mount(SUBJECT_PATH, subject_app(connector))
+    app.mount(SUBJECT_PATH, subject_app(connector, subjects))
     app.include_router(management_router(connector, sessions), prefix="/api/management")
     app.include_router(public_router(connector))
     if connector.settings.tck:  # test-only extension, off by default (connector/tck)
         from connector.tck.hooks import build_router as tck_router
 
         app.include_router(tck_router())
-    console.install(app, connector, sessions)
+    console.install(app, connector, sessions, subjects)
     app.add_middleware(StripTrailingSlash)
     return app
 

@@ -1,5 +1,6 @@
 """The data subject's own API, mounted at /api/subject/v1: `Authorization: Bearer <personal token>`.
 
+The page at /console/me calls it with her session cookie instead (connector.http.console.subject_signin).
 A subject sees and changes only what is hers: her consents (grant or revoke for an AI provider and purpose),
 the jobs that ran on her record, her own result and the job's signed receipt. Anything else answers 404, so a
 job she was not part of is indistinguishable from one that does not exist.
@@ -9,6 +10,7 @@ job she was not part of is indistinguishable from one that does not exist.
     GET  /jobs                        jobs that ran on her record
     GET  /jobs/{id}/result            her result of that job
     GET  /jobs/{id}/receipt           the job's signed run receipt (DSSE envelope)
+    GET  /jobs/{id}/receipt/verification   that receipt checked again against our DID, its statement decoded
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from sqlalchemy import select
 
 from connector.container import Connector
 from connector.http.body import BodyError, read_json
+from connector.http.console.sessions import CSRF_HEADER, UNSAFE_METHODS
+from connector.http.console.subject_signin import SUBJECT_COOKIE, SubjectSessions
 from connector.persistence.tables import ComputeJobRow, ComputeJobSubjectRow
-from connector.services import compute_jobs, consents, subject_tokens
+from connector.services import compute_jobs, consents, receipt_check, subject_tokens
 
 SUBJECT_PATH = "/api/subject/v1"
 BODY_LIMIT = 64 * 1024
@@ -41,11 +45,14 @@ def _error(status: int, code: str, message: str, path: str | None = None) -> JSO
 
 
 def subject_of(request: Request) -> str:
-    """The subject the bearer token belongs to; 401 otherwise."""
+    """The subject the bearer token (or her /console/me session, with its CSRF header on a change) belongs to;
+    401 otherwise."""
     connector: Connector = request.app.state.connector
     header = request.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not header and SUBJECT_COOKIE in request.cookies:
+        token = _session_token(request)
+    elif scheme.lower() != "bearer" or not token.strip():
         raise SubjectApiError(401, "unauthorized", "send your personal token as 'Authorization: Bearer <token>'")
     with connector.db.read_only() as session:
         subject = subject_tokens.authenticate(session, token.strip())
@@ -53,6 +60,20 @@ def subject_of(request: Request) -> str:
         raise SubjectApiError(401, "unauthorized", "the token is unknown or revoked; ask the data provider's "
                                                    "operator for a new one")
     return subject
+
+
+def _session_token(request: Request) -> str:
+    """The personal token behind a /console/me session cookie; unsafe methods must repeat its CSRF token."""
+    sessions: SubjectSessions | None = request.app.state.subject_sessions
+    found = sessions.lookup(request.cookies.get(SUBJECT_COOKIE)) if sessions is not None else None
+    if found is None:
+        raise SubjectApiError(401, "unauthorized", "your session has ended (signed out, expired or the connector "
+                                                   "restarted); sign in again with your personal token")
+    session, token = found
+    if request.method in UNSAFE_METHODS and not session.csrf_matches(request.headers.get(CSRF_HEADER)):
+        raise SubjectApiError(403, "forbidden", f"the {CSRF_HEADER} header is missing or does not match your "
+                                                "session; reload the page")
+    return token
 
 
 def connector_of(request: Request) -> Connector:
@@ -63,10 +84,11 @@ SubjectDep = Annotated[str, Depends(subject_of)]
 ConnectorDep = Annotated[Connector, Depends(connector_of)]
 
 
-def build_app(connector: Connector) -> FastAPI:
+def build_app(connector: Connector, sessions: SubjectSessions | None = None) -> FastAPI:
     app = FastAPI(title="Sovra data subject API", openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   redirect_slashes=False)
     app.state.connector = connector
+    app.state.subject_sessions = sessions
 
     @app.exception_handler(SubjectApiError)
     async def subject_error(_request: Request, exc: SubjectApiError) -> JSONResponse:
@@ -124,6 +146,15 @@ def build_app(connector: Connector) -> FastAPI:
         if job.receipt is None:
             raise SubjectApiError(404, "not.found", f"job {job_id} has no receipt yet (it is {job.state})")
         return JSONResponse(job.receipt)
+
+    @app.get("/jobs/{job_id}/receipt/verification")
+    def my_receipt_checked(job_id: str, subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
+        job, _mine_row = _mine(connector, job_id, subject)
+        if job.receipt is None:
+            raise SubjectApiError(404, "not.found", f"job {job_id} has no receipt yet (it is {job.state})")
+        answer = receipt_check.check_receipt(job.receipt, expected_signer=connector.settings.participant_id,
+                                             outputs=None, resolve=connector.did_resolver.resolve)
+        return JSONResponse({"jobId": job_id, **answer})
 
     return app
 

@@ -6,7 +6,7 @@ import json
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -14,8 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.container import Connector
-from connector.http.console.sessions import COOKIE_NAME, CSRF_HEADER, ConsoleSession, SessionStore
+from connector.http.console.sessions import COOKIE_NAME, CSRF_HEADER, ConsoleSession, SessionStore, same_origin
 from connector.http.console.signin import ApiKeySignIn, SignIn, SignInError
+from connector.http.console.subject_signin import SubjectSessions
+from connector.http.console.subject_signin import build_router as subject_router
 
 PREFIX = "/console"
 STATIC_DIR = Path(str(files("connector") / "resources" / "console"))
@@ -79,7 +81,7 @@ def build_router(connector: Connector, sessions: SessionStore, sign_in: SignIn) 
 
     @router.post("/session")
     async def sign_in_route(request: Request) -> Response:
-        if not _same_origin(request, connector.settings.public_url):
+        if not same_origin(request, connector.settings.public_url):
             return _error(403, "forbidden", "sign-in must come from the console's own page")
         is_form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
         raw = await request.body()
@@ -129,17 +131,9 @@ def _credentials(raw: bytes, is_form: bool) -> dict[str, str] | None:
     return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
-def _same_origin(request: Request, public_url: str) -> bool:
-    """A sign-in posted by another site's page would log the browser into our console (login CSRF). The page's
-    origin is the host it was loaded from, or our public URL when a proxy rewrites Host."""
-    origin = request.headers.get("origin")
-    if origin is None:  # not a browser's cross-site post: browsers always send Origin on POST
-        return True
-    return urlsplit(origin).netloc in (request.headers.get("host", ""), urlsplit(public_url).netloc)
-
-
-def install(app: FastAPI, connector: Connector, sessions: SessionStore) -> None:
-    """Mount the console on `app`: routes, static files, and its security headers."""
+def install(app: FastAPI, connector: Connector, sessions: SessionStore, subjects: SubjectSessions) -> None:
+    """Mount the console on `app`: routes, the data subject's page, static files, and its security headers."""
+    app.include_router(subject_router(connector, subjects, STATIC_DIR))
     app.include_router(build_router(connector, sessions, ApiKeySignIn(connector.settings.api_key)))
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_middleware(ConsoleHeaders)

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hashlib import sha256
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
 
 COOKIE_NAME = "sovra_console"
 CSRF_HEADER = "X-CSRF-Token"
@@ -82,3 +85,12 @@ class SessionStore:
 
     def _sign(self, session_id: str) -> str:
         return hmac.new(self._key, session_id.encode(), sha256).hexdigest()
+
+
+def same_origin(request: Request, public_url: str) -> bool:
+    """A sign-in posted by another site's page would log the browser into our console (login CSRF). The page's
+    origin is the host it was loaded from, or our public URL when a proxy rewrites Host."""
+    origin = request.headers.get("origin")
+    if origin is None:  # not a browser's cross-site post: browsers always send Origin on POST
+        return True
+    return urlsplit(origin).netloc in (request.headers.get("host", ""), urlsplit(public_url).netloc)

@@ -20,7 +20,7 @@ from connector.http.management.errors import invalid, not_found, transaction, tr
 from connector.http.management.jsonld_io import Body
 from connector.http.management.schemas import ApiError
 from connector.persistence.tables import AgreementRow, ComputeJobRow, NegotiationRow, TransferRow
-from connector.services import compute_jobs, compute_transfers, remote_catalog
+from connector.services import compute_jobs, compute_transfers, receipt_check, remote_catalog
 
 log = logging.getLogger("sovra.computejobs")
 
@@ -145,3 +145,17 @@ def get_outputs(job_id: str, connector: ConnectorDep) -> JSONResponse:
     if body["outputs"] is None:
         raise not_found(f"released outputs of compute job (state {body['state']})", job_id)
     return JSONResponse(body["outputs"])
+
+
+@router.get("/{job_id}/receipt/verification", responses=_ERRORS,
+            summary="Verify a job's receipt again and decode its statement (extension)")
+def verify_job_receipt(job_id: str, connector: ConnectorDep) -> JSONResponse:
+    """The data provider signs every receipt: the counter-party for a requester's job, ourselves for our own."""
+    body = _load(connector, job_id)
+    if body["receipt"] is None:
+        raise not_found(f"receipt of compute job (state {body['state']})", job_id)
+    expected = body["counterPartyId"] if body["role"] == "requester" else connector.settings.participant_id
+    with translated():
+        answer = receipt_check.check_receipt(body["receipt"], expected_signer=str(expected),
+                                             outputs=body["outputs"], resolve=connector.did_resolver.resolve)
+    return JSONResponse({"jobId": job_id, **answer})

@@ -1,4 +1,4 @@
-// Every page of the console, in navigation order. To add one (the compute-to-data pages, say), write a module
+// Every page of the console, in navigation order. To add one write a module
 // exporting {path, title, group, render(ctx)} and list it here; `requires` names a feature the connector must
 // serve (api.features(): read from its OpenAPI), otherwise the page explains that it is not enabled.
 
@@ -10,7 +10,9 @@ import catalog from "./catalog.js";
 import negotiations from "./negotiations.js";
 import transfers from "./transfers.js";
 import audit from "./audit.js";
-import { computeJobs, consent } from "./compute.js";
+import computeJobs from "./computejobs.js";
+import algorithms from "./algorithms.js";
+import consent from "./consent.js";
 
 export const PAGES = [overview, assets, policies, contractDefinitions, catalog, negotiations, transfers,
-                      computeJobs, consent, audit];
+                      computeJobs, algorithms, consent, audit];

@@ -116,6 +116,7 @@ function tryPanel(editor) {
 async function editorPage({ root, navigate }, definition) {
   const editing = Boolean(definition);
   const status = h("div", { id: "validation", "aria-live": "polite" });
+  const errors = errorSlot();
   let timer = null;
   let latest = 0;
   const validate = async (text) => {
@@ -137,11 +138,11 @@ async function editorPage({ root, navigate }, definition) {
       status.replaceChildren(h("div", { class: "error", role: "alert" }, error.message));
     }
   };
+  // A refused save's banner is about the text as it was; once the text changes it is stale, so it goes.
   const editor = jsonEditor({ id: "policy-json", label: "Policy (ODRL JSON-LD)",
-    onChange: (text) => { clearTimeout(timer); timer = setTimeout(() => validate(text), 300); } });
+    onChange: (text) => { errors.clear(); clearTimeout(timer); timer = setTimeout(() => validate(text), 300); } });
   const id = field("Policy definition id", { required: true, value: definition?.["@id"] || "", readonly: editing,
                                              autocomplete: "off" }, "Contract definitions refer to this id.");
-  const errors = errorSlot();
   const save = async (event) => {
     event.preventDefault();
     errors.clear();
