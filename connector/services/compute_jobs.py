@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -149,6 +150,8 @@ def _end(db: Database, rt: Runtime, job_id: str, owner: str, state: JobState, ou
     def end(session: Session, job: ComputeJobRow) -> None:
         if before is not None:
             before(job)
+        if state == JobState.GATING:  # the records ran: their subjects see the job, without a result
+            _store_subjects(session, job.id, {subject: None for subject in _ran_subjects(rt, job.id)})
         finish(session, rt, job, outcome.state, outcome.reason)
 
     _commit(db, rt, job_id, owner, state, end)
@@ -329,8 +332,8 @@ def _step_running(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> 
 
     def ran(session: Session, row: ComputeJobRow) -> None:
         row.input_digest, row.record_count, row.logs = input_digest, len(records), logs
-        _store_subjects(session, row.id, {subject: None for subject in subjects})
         if problem is not None:
+            _store_subjects(session, row.id, {subject: None for subject in subjects})
             finish(session, rt, row, JobState.FAILED, problem)
             return
         _advance(session, rt, row, JobState.GATING,
@@ -366,6 +369,7 @@ def _step_gating(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> N
             try:
                 privacy_ledger.charge(session, rt, asset, job_id=row.id, epsilon=outcome.epsilon_charged)
             except privacy_ledger.BudgetExceeded as exc:
+                _store_subjects(session, row.id, {subject: None for subject in set(record_subjects.values())})
                 finish(session, rt, row, JobState.REJECTED, str(exc))
                 return
         row.epsilon_charged = outcome.epsilon_charged
@@ -377,6 +381,13 @@ def _step_gating(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> N
                f"(epsilon {outcome.epsilon_charged:g} charged) and {len(outcome.subject_results)} subject results")
 
     _commit(db, rt, job.id, owner, JobState.GATING, release)
+
+
+def _ran_subjects(rt: Runtime, job_id: str) -> set[str]:
+    try:
+        return set(json.loads((job_dir(rt, job_id) / "record_subjects.json").read_text()).values())
+    except (OSError, ValueError):
+        return set()
 
 
 def _store_subjects(session: Session, job_id: str, results: Mapping[str, Any]) -> None:
@@ -520,11 +531,34 @@ def _dataset(rt: Runtime, asset: AssetRow) -> list[tuple[str, dict[str, Any]]]:
         raise _fail(f"dataset {asset.id} lies outside the connector's file root")
     field_name = privacy_ledger.asset_property(asset, SUBJECT_FIELD) or DEFAULT_SUBJECT_FIELD
     try:
-        if resolved.stat().st_size > DATASET_MAX_BYTES:
+        stat = resolved.stat()
+        if stat.st_size > DATASET_MAX_BYTES:
             raise _fail(f"dataset {asset.id} is larger than {DATASET_MAX_BYTES} bytes")
+        key = (str(resolved), stat.st_ino, stat.st_size, stat.st_mtime_ns, field_name)
+        cached = _DATASETS.get(key)
+        if cached is not None:
+            return cached
         raw = resolved.read_bytes()
     except OSError as exc:
         raise _fail(f"dataset {asset.id} cannot be read ({exc.strerror})") from None
+    rows = _parse_dataset(asset.id, raw, field_name)
+    if stat.st_size <= DATASET_CACHE_MAX_BYTES:
+        with _DATASETS_LOCK:
+            _DATASETS[key] = rows
+            while len(_DATASETS) > DATASET_CACHE_ENTRIES:
+                _DATASETS.pop(next(iter(_DATASETS)))
+    return rows
+
+
+# Parsed datasets by (path, inode, size, mtime): repeated jobs on an unchanged file skip re-reading it. The records
+# are shared: callers copy what they hand on (_input_records builds new dicts).
+DATASET_CACHE_ENTRIES = 4
+DATASET_CACHE_MAX_BYTES = 64 << 20
+_DATASETS: dict[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = {}
+_DATASETS_LOCK = threading.Lock()
+
+
+def _parse_dataset(asset_id: str, raw: bytes, field_name: str) -> list[tuple[str, dict[str, Any]]]:
     rows: list[tuple[str, dict[str, Any]]] = []
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
@@ -532,7 +566,7 @@ def _dataset(rt: Runtime, asset: AssetRow) -> list[tuple[str, dict[str, Any]]]:
         try:
             record = json.loads(line)
         except ValueError:
-            raise _fail(f"dataset {asset.id}: line {number} is not JSON") from None
+            raise _fail(f"dataset {asset_id}: line {number} is not JSON") from None
         subject = record.get(field_name) if isinstance(record, dict) else None
         if isinstance(subject, str | int) and not isinstance(subject, bool):
             rows.append((str(subject), record))
