@@ -11,12 +11,14 @@ and that a normal job on the same connector is still RELEASED.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -642,3 +644,28 @@ def test_unsigned_artifact(hostile: Hostile) -> None:
     job = hostile.run(WOULD_LEAK, signer=None)
     assert hostile.sandbox.runs == []
     hostile.contained(job, "REJECTED", "unsigned")
+
+
+def test_signed_bundle_with_a_link_to_the_key(hostile: Hostile) -> None:
+    """B signs a bundle whose tar holds a symlink to A's key file beside main.py: verification passes (the
+    signature is good), unpacking on A's host refuses the link, and nothing runs."""
+    world = hostile.world
+    archive = world.work / "linked.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in (("sovra-algorithm.json", json.dumps(manifest(resources=RESOURCES)).encode()),
+                           ("main.py", b"print(open('/algorithm/key.pem').read())\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("key.pem")
+        link.type, link.linkname = tarfile.SYMTYPE, str(world.connector.settings.key_path)
+        tar.addfile(link)
+    digest = bundle.digest_file(archive)
+    now = datetime.now(UTC).isoformat()
+    statement = signing.bundle_statement(archive.name, digest, manifest(resources=RESOURCES), B_DID, started=now,
+                                         finished=now)
+    world.source.bundles["linked"] = FetchedAlgorithm(archive, signing.sign_statement(statement, world.b.key, B_DID))
+    job = world.run(world.request("linked"))
+    assert hostile.sandbox.runs == [] and job.algorithm_digest == digest
+    assert str(job_dir(world.rt, job.id)) not in (job.reason or "")
+    hostile.contained(job, "REJECTED", "bundle is unusable.*symlink")
