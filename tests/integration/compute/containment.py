@@ -187,7 +187,9 @@ def job_containers() -> list[str]:
         import docker
 
         client = docker.from_env(timeout=10)
-        return [c.id for c in client.containers.list(all=True, filters={"label": f"org.sovra.c2d.host-pid={os.getpid()}"})]
+        return [
+            c.id for c in client.containers.list(all=True, filters={"label": f"org.sovra.c2d.host-pid={os.getpid()}"})
+        ]
     except Exception:  # no docker here: nothing of ours can be left
         return []
 
@@ -230,8 +232,9 @@ def _receipt_text(envelope: Mapping[str, Any]) -> bytes:
     return json.dumps(envelope).encode() + payload
 
 
-def job_is_contained(world: Any, sandbox: WatchedSandbox, secrets: Secrets, job: ComputeJobRow, state: str,
-                     keyword: str, log_text: str) -> None:
+def job_is_contained(
+    world: Any, sandbox: WatchedSandbox, secrets: Secrets, job: ComputeJobRow, state: str, keyword: str, log_text: str
+) -> None:
     """The job ended `state` with a reason matching `keyword`; nothing released or charged; a receipt that
     verifies; no secret in B's view, the receipt, events, audit, operator logs or the connector's log; the staged
     input gone; the sandbox's view of /input and /algorithm unchanged and free of anything not consented."""

@@ -83,14 +83,27 @@ class Hostile:
     backend: str
     listeners: list[socket.socket] = field(default_factory=list)
 
-    def run(self, body: str, *, resources: dict[str, Any] | None = None, signer: Signer | None | str = "b",
-            tamper: bool = False, **manifest_changes: Any) -> ComputeJobRow:
+    def run(
+        self,
+        body: str,
+        *,
+        resources: dict[str, Any] | None = None,
+        signer: Signer | None | str = "b",
+        tamper: bool = False,
+        **manifest_changes: Any,
+    ) -> ComputeJobRow:
         """Publish `body` as B's signed algorithm "hostile", ask for a job and drive it to its end."""
         job_id = self.world.request("hostile")
         host = {**self.host, "job_dir": str(job_dir(self.world.rt, job_id))}
         who = self.world.b if signer == "b" else signer
-        self.world.publish("hostile", who, main=hostile_source(body, host), tamper=tamper,  # type: ignore[arg-type]
-                           resources=resources or RESOURCES, **manifest_changes)
+        self.world.publish(
+            "hostile",
+            who,
+            main=hostile_source(body, host),
+            tamper=tamper,  # type: ignore[arg-type]
+            resources=resources or RESOURCES,
+            **manifest_changes,
+        )
         return self.world.run(job_id)
 
     def contained(self, job: ComputeJobRow, state: str, keyword: str) -> None:
@@ -144,8 +157,13 @@ def _host_addresses() -> list[str]:
 
 
 @pytest.fixture(params=BACKENDS)
-def hostile(request: pytest.FixtureRequest, world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Hostile]:
+def hostile(
+    request: pytest.FixtureRequest,
+    world: World,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Hostile]:
     """A's World with the real sandbox of one backend, three consenting students (dave does not), a second dataset
     and a canary in the database, a canary in the connector's environment, and the host facts an attacker aims at."""
     backend = request.param
@@ -159,35 +177,69 @@ def hostile(request: pytest.FixtureRequest, world: World, tmp_path: Path, caplog
     payroll = settings.file_root / "payroll.jsonl"
     payroll.write_text(json.dumps({"subject": "erin", "salary": 123456, "note": PAYROLL_CANARY}) + "\n")
     with world.db.unit_of_work() as uow:
-        uow.add(AssetRow(id="payroll", properties={"name": "payroll"}, private_properties={"note": DB_CANARY},
-                         data_address={"type": "File", "path": str(payroll)}, created_at=datetime.now(UTC)))
+        uow.add(
+            AssetRow(
+                id="payroll",
+                properties={"name": "payroll"},
+                private_properties={"note": DB_CANARY},
+                data_address={"type": "File", "path": str(payroll)},
+                created_at=datetime.now(UTC),
+            )
+        )
     url = make_url(settings.database_url)
     db_file = url.database if url.get_backend_name() == "sqlite" else None
-    never = {"dave's name": b"Dave Grohl", "the second dataset": PAYROLL_CANARY.encode(),
-             "the database canary": DB_CANARY.encode(), "the connector's environment": ENV_CANARY.encode(),
-             "a database file": b"SQLite format 3", "the key file": b"PRIVATE KEY"}
+    never = {
+        "dave's name": b"Dave Grohl",
+        "the second dataset": PAYROLL_CANARY.encode(),
+        "the database canary": DB_CANARY.encode(),
+        "the connector's environment": ENV_CANARY.encode(),
+        "a database file": b"SQLite format 3",
+        "the key file": b"PRIVATE KEY",
+    }
     never |= {f"{s['subject']}'s email": s["email"].encode() for s in STUDENTS}
     never |= key_secrets(settings.key_path)
-    secrets = Secrets(never=never, input_only={f"{s['subject']}'s name": s["name"].encode() for s in STUDENTS
-                                               if s["subject"] in CONSENTING})
+    secrets = Secrets(
+        never=never,
+        input_only={f"{s['subject']}'s name": s["name"].encode() for s in STUDENTS if s["subject"] in CONSENTING},
+    )
     host = {
-        "data_dir": str(settings.data_dir), "key": str(settings.key_path), "db": db_file,
-        "file_root": str(settings.file_root), "students": str(settings.file_root / "students.jsonl"),
-        "payroll": str(payroll), "tmp": str(tmp_path), "work": str(job_dir(world.rt, "x").parent),
-        "addresses": _host_addresses(), "interpreter": sorted({sys.base_prefix, sys.prefix}), "db_port": url.port if db_file is None else None,
-        "markers": ["PRIVATE KEY", "SQLite format 3", DB_CANARY, PAYROLL_CANARY, "Grohl", "dave@example.org",
-                    ENV_CANARY],
+        "data_dir": str(settings.data_dir),
+        "key": str(settings.key_path),
+        "db": db_file,
+        "file_root": str(settings.file_root),
+        "students": str(settings.file_root / "students.jsonl"),
+        "payroll": str(payroll),
+        "tmp": str(tmp_path),
+        "work": str(job_dir(world.rt, "x").parent),
+        "addresses": _host_addresses(),
+        "interpreter": sorted({sys.base_prefix, sys.prefix}),
+        "db_port": url.port if db_file is None else None,
+        "markers": [
+            "PRIVATE KEY",
+            "SQLite format 3",
+            DB_CANARY,
+            PAYROLL_CANARY,
+            "Grohl",
+            "dave@example.org",
+            ENV_CANARY,
+        ],
     }
     key_before = settings.key_path.read_bytes()
-    data_before = sorted(str(p.relative_to(settings.data_dir)) for p in settings.data_dir.rglob("*")
-                         if "c2d" not in p.relative_to(settings.data_dir).parts)
+    data_before = sorted(
+        str(p.relative_to(settings.data_dir))
+        for p in settings.data_dir.rglob("*")
+        if "c2d" not in p.relative_to(settings.data_dir).parts
+    )
     world_hostile = Hostile(world, watched, secrets, host, caplog, backend)
     yield world_hostile
     for listener in world_hostile.listeners:
         listener.close()
     assert settings.key_path.read_bytes() == key_before
-    data_after = sorted(str(p.relative_to(settings.data_dir)) for p in settings.data_dir.rglob("*")
-                        if "c2d" not in p.relative_to(settings.data_dir).parts)
+    data_after = sorted(
+        str(p.relative_to(settings.data_dir))
+        for p in settings.data_dir.rglob("*")
+        if "c2d" not in p.relative_to(settings.data_dir).parts
+    )
     assert data_after == data_before, "something appeared in or vanished from the connector's data dir"
 
 
@@ -215,8 +267,10 @@ def test_outbound_udp(hostile: Hostile) -> None:
     hostile.host["targets"] = [[a, port] for a in hostile.host["addresses"]] + [["8.8.8.8", 9]]
     job = hostile.run("""
 import socket
+def send(host, port):
+    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"LEAK", (host, port))
 for host, port in HOST["targets"]:
-    attempt(f"udp {host}:{port}", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"LEAK", (host, port)))
+    attempt(f"udp {host}:{port}", lambda: send(host, port))
 finish()
 """)
     all_blocked(report_of(job), [f"udp 127.0.0.1:{port}"])
@@ -274,7 +328,9 @@ attempt("search the visible filesystem", search)
 def test_connector_data_dir_key_and_database(hostile: Hostile) -> None:
     """The exact host paths of the World's data dir, key file and SQLite database, directly, through /proc/1/root
     and through the host paths /proc/self/mountinfo reveals (the job's own work folder among them)."""
-    job = hostile.run(SEARCH + """
+    job = hostile.run(
+        SEARCH
+        + """
 targets = [HOST[k] for k in ("data_dir", "key", "db", "file_root", "tmp", "work", "job_dir") if HOST[k]]
 targets += [HOST["job_dir"] + "/record_subjects.json", HOST["data_dir"] + "/keys"]
 for path in targets:
@@ -292,7 +348,8 @@ def mounted_host_paths():
     return [g for g in got if g[0].startswith(HOST["tmp"])]
 attempt("host paths from mountinfo", mounted_host_paths)
 finish()
-""")
+"""
+    )
     all_blocked(report_of(job), ["read " + hostile.host["key"], "search the visible filesystem"])
     hostile.contained(job, "FAILED", BLOCKED_EXIT)
 
@@ -300,7 +357,9 @@ finish()
 def test_other_datasets_and_records_without_consent(hostile: Hostile) -> None:
     """A second dataset file and dave's record (no consent) exist on the host: neither reaches /input nor any
     output. The algorithm hunts for them; the host checks what /input held."""
-    job = hostile.run(SEARCH + """
+    job = hostile.run(
+        SEARCH
+        + """
 rows = [json.loads(line) for line in open("/input/records.jsonl")]
 attempt("read the second dataset", lambda: read(HOST["payroll"]))
 attempt("read the whole students file", lambda: read(HOST["students"]))
@@ -309,7 +368,8 @@ attempt("columns not declared", lambda: [k for r in rows for k in r if k not in 
 attempt("other files in /input", lambda: [n for n in os.listdir("/input") if n not in ("records.jsonl",
                                                                                         "parameters.json")])
 finish()
-""")
+"""
+    )
     all_blocked(report_of(job), ["read the second dataset", "a record beyond the consenting three"])
     [run] = hostile.sandbox.runs
     records = [json.loads(line) for line in run.input_before["records.jsonl"].splitlines()]
@@ -417,19 +477,23 @@ print(json.dumps(REPORT))
 
 
 def test_fork_bomb(hostile: Hostile) -> None:
-    job = hostile.run("""
+    job = hostile.run(
+        """
 import time
 while True:
     try:
         os.fork()
     except OSError:
         time.sleep(0.01)
-""", resources=SHORT)
+""",
+        resources=SHORT,
+    )
     hostile.contained(job, "FAILED", "wall-clock limit of 3 s")
 
 
 def test_memory_bomb(hostile: Hostile) -> None:
-    job = hostile.run("""
+    job = hostile.run(
+        """
 chunks = []
 def grab():
     while True:
@@ -437,7 +501,9 @@ def grab():
 attempt("allocate without end", grab)
 chunks.clear()
 finish()
-""", resources={**RESOURCES, "memory": 128})
+""",
+        resources={**RESOURCES, "memory": 128},
+    )
     report = report_of(job)
     assert report["allocate without end"].startswith("blocked"), report
     hostile.contained(job, "FAILED", BLOCKED_EXIT)
@@ -446,7 +512,8 @@ finish()
 def test_cpu_spin_past_the_timeout(hostile: Hostile) -> None:
     """A spinning process and a child that ignores SIGTERM, past a 3 s wall clock; the whole tree dies."""
     started = time.monotonic()
-    job = hostile.run("""
+    job = hostile.run(
+        """
 import signal, time
 time.sleep(1)
 if os.fork() == 0:
@@ -456,7 +523,9 @@ if os.fork() == 0:
         pass
 while True:
     pass
-""", resources=SHORT)
+""",
+        resources=SHORT,
+    )
     assert time.monotonic() - started < 30
     hostile.contained(job, "FAILED", "wall-clock limit of 3 s")
 
@@ -510,12 +579,15 @@ except OSError:
 def test_raw_rows_in_outputs(hostile: Hostile) -> None:
     """A declared string output carrying each whole input record: the gate refuses it."""
     outputs = [*manifest()["outputs"], {"name": "note", "scope": "subject", "schema": {"type": "string"}}]
-    job = hostile.run("""
+    job = hostile.run(
+        """
 rows = [json.loads(line) for line in open("/input/records.jsonl")]
 with open("/output/results.jsonl", "w") as out:
     for row in rows:
         out.write(json.dumps({"_record": row["_record"], "score": 0.5, "note": json.dumps(row)}) + "\\n")
-""", outputs=outputs)
+""",
+        outputs=outputs,
+    )
     hostile.contained(job, "REJECTED", "release gate refused.*verbatim")
 
 
@@ -619,12 +691,18 @@ def test_tampered_artifact(hostile: Hostile) -> None:
 def test_wrong_signer_claiming_to_be_b(hostile: Hostile) -> None:
     """Mallory signs B's statement with her key and names B's key: the signature does not verify."""
     job_id = hostile.world.request("hostile")
-    hostile.world.publish("hostile", hostile.world.b, main=hostile_source(WOULD_LEAK, hostile.host),
-                          resources=RESOURCES)
+    hostile.world.publish(
+        "hostile", hostile.world.b, main=hostile_source(WOULD_LEAK, hostile.host), resources=RESOURCES
+    )
     fetched = hostile.world.source.bundles["hostile"]
-    statement = signing.bundle_statement(fetched.archive.name, bundle.digest_file(fetched.archive),
-                                         manifest(resources=RESOURCES), B_DID, started="2026-11-22T00:00:00Z",
-                                         finished="2026-11-22T00:00:00Z")
+    statement = signing.bundle_statement(
+        fetched.archive.name,
+        bundle.digest_file(fetched.archive),
+        manifest(resources=RESOURCES),
+        B_DID,
+        started="2026-11-22T00:00:00Z",
+        finished="2026-11-22T00:00:00Z",
+    )
     forged = signing.sign_statement(statement, hostile.world.mallory.key, B_DID)
     forged["signatures"][0]["keyid"] = f"{B_DID}#{hostile.world.b.key.kid}"
     hostile.world.source.bundles["hostile"] = FetchedAlgorithm(archive=fetched.archive, envelope=forged)
@@ -652,8 +730,10 @@ def test_signed_bundle_with_a_link_to_the_key(hostile: Hostile) -> None:
     world = hostile.world
     archive = world.work / "linked.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        for name, data in (("sovra-algorithm.json", json.dumps(manifest(resources=RESOURCES)).encode()),
-                           ("main.py", b"print(open('/algorithm/key.pem').read())\n")):
+        for name, data in (
+            ("sovra-algorithm.json", json.dumps(manifest(resources=RESOURCES)).encode()),
+            ("main.py", b"print(open('/algorithm/key.pem').read())\n"),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -662,8 +742,9 @@ def test_signed_bundle_with_a_link_to_the_key(hostile: Hostile) -> None:
         tar.addfile(link)
     digest = bundle.digest_file(archive)
     now = datetime.now(UTC).isoformat()
-    statement = signing.bundle_statement(archive.name, digest, manifest(resources=RESOURCES), B_DID, started=now,
-                                         finished=now)
+    statement = signing.bundle_statement(
+        archive.name, digest, manifest(resources=RESOURCES), B_DID, started=now, finished=now
+    )
     world.source.bundles["linked"] = FetchedAlgorithm(archive, signing.sign_statement(statement, world.b.key, B_DID))
     job = world.run(world.request("linked"))
     assert hostile.sandbox.runs == [] and job.algorithm_digest == digest
