@@ -96,11 +96,12 @@ class Hostile:
         job_id = self.world.request("hostile")
         host = {**self.host, "job_dir": str(job_dir(self.world.rt, job_id))}
         who = self.world.b if signer == "b" else signer
+        assert who is None or isinstance(who, Signer)
         self.world.publish(
             "hostile",
             who,
             main=hostile_source(body, host),
-            tamper=tamper,  # type: ignore[arg-type]
+            tamper=tamper,
             resources=resources or RESOURCES,
             **manifest_changes,
         )
