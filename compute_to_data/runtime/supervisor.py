@@ -168,11 +168,11 @@ def _collect(max_bytes: int) -> tuple[list[tuple[str, str]], str | None]:
             if stat.S_ISDIR(st.st_mode):
                 continue
             if stat.S_ISLNK(st.st_mode):
-                return files, f"output {rel!r} is a symbolic link; only regular files may be written to /output"
+                return files, "an output is a symbolic link; only regular files may be written to /output"
             if not stat.S_ISREG(st.st_mode):
-                return files, f"output {rel!r} is not a regular file; only regular files may be written to /output"
+                return files, "an output is not a regular file; only regular files may be written to /output"
             if st.st_nlink > 1:
-                return files, f"output {rel!r} is a hard link; write each output as its own file"
+                return files, "an output is a hard link; write each output as its own file"
             total += st.st_size
             if total > max_bytes:
                 return files, f"outputs exceed the cap of {max_bytes} bytes"

@@ -256,6 +256,9 @@ def _oci_result(
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
-    except (OutputRefused, OSError) as exc:
+    except OutputRefused as exc:
         return SandboxResult(None, False, wall, **tails, output_bytes=0, killed_reason=f"output refused: {exc}")
+    except OSError as exc:  # its text would name the file, and the name is the image's choice
+        reason = f"output refused: an output could not be copied ({exc.strerror})"
+        return SandboxResult(None, False, wall, **tails, output_bytes=0, killed_reason=reason)
     return SandboxResult(exit_status, False, wall, **tails, output_bytes=total)

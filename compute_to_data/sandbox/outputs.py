@@ -2,6 +2,8 @@
 
 What comes out of a sandbox is hostile input. So the host never follows a link the algorithm made, never writes
 outside the job's output dir, never reads more than the caps allow, and says in `killed_reason` why it refused.
+Refusals never name the file: its name is the algorithm's choice and could carry data (a reason reaches the
+algorithm's provider).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def parse_stream(data: bytes) -> Stream:
 def _safe_name(name: str) -> PurePosixPath:
     path = PurePosixPath(name)
     if path.is_absolute() or not path.parts or any(p in ("..", ".", "") for p in path.parts) or "\0" in name:
-        raise OutputRefused(f"output name {name!r} is not a plain relative path")
+        raise OutputRefused("an output name is not a plain relative path")
     return path
 
 
@@ -93,7 +95,7 @@ def extract_outputs(tar_bytes: bytes, output_dir: Path, max_bytes: int) -> int:
         for member in tar:
             rel = _safe_name(member.name)
             if not member.isreg():
-                raise OutputRefused(f"output {member.name!r} is not a regular file")
+                raise OutputRefused("an output is not a regular file")
             total += member.size
             if total > max_bytes:
                 raise OutputRefused(f"outputs exceed the cap of {max_bytes} bytes")
@@ -140,27 +142,27 @@ def read_output_file(output_dir: Path | str, name: str, max_bytes: int) -> bytes
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise OutputRefused(f"output {name!r}: a path part is not a plain directory ({exc.strerror})") from exc
+        raise OutputRefused(f"an output's path has a part that is not a plain directory ({exc.strerror})") from exc
     try:
         try:
             fd = os.open(rel.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
         except OSError as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
-            raise OutputRefused(f"output {name!r} is a link or cannot be opened ({exc.strerror})") from exc
+            raise OutputRefused(f"an output is a link or cannot be opened ({exc.strerror})") from exc
     finally:
         os.close(dir_fd)
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise OutputRefused(f"output {name!r} is not a regular file")
+            raise OutputRefused("an output is not a regular file")
         if st.st_nlink != 1:
-            raise OutputRefused(f"output {name!r} is a hard link")
+            raise OutputRefused("an output is a hard link")
         if st.st_size > max_bytes:
-            raise OutputRefused(f"output {name!r} has {st.st_size} bytes, more than the {max_bytes} allowed")
+            raise OutputRefused(f"an output has {st.st_size} bytes, more than the {max_bytes} allowed")
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise OutputRefused(f"output {name!r} grew past {max_bytes} bytes while being read")
+        raise OutputRefused(f"an output grew past {max_bytes} bytes while being read")
     return data
 
 
@@ -205,8 +207,10 @@ def finish(
     elif exit_code == 0:
         try:
             output_bytes = extract_outputs(stream.tar, Path(spec.output_dir), limits.output_max_bytes)
-        except (OutputRefused, tarfile.TarError, OSError) as exc:
+        except (OutputRefused, tarfile.TarError) as exc:
             reason, exit_code = f"output refused: {exc}", None
+        except OSError as exc:  # its text would name the file
+            reason, exit_code = f"output refused: an output could not be written ({exc.strerror})", None
     return SandboxResult(
         exit_code=exit_code,
         timed_out=bool(head.get("timed_out")),

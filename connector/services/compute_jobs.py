@@ -236,7 +236,7 @@ def _step_verifying(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -
     try:
         manifest = bundle.read_manifest(archive)
     except (bundle.BundleError, ManifestError) as exc:
-        raise _reject(f"the algorithm bundle is unusable: {exc}") from None
+        raise _reject(f"the algorithm bundle is unusable: {_without_path(exc, archive)}") from None
     if manifest.kind == "oci" and (rt.sandbox is None or rt.sandbox.name != "docker"):
         raise _reject("an oci algorithm needs the docker sandbox backend")
 
@@ -307,7 +307,10 @@ def _step_running(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> 
         shutil.rmtree(folder / name, ignore_errors=True)
     algorithm_dir, input_dir, output_dir = folder / "algorithm", folder / "input", folder / "output"
     algorithm_dir.mkdir()
-    bundle.unpack(archive, algorithm_dir)
+    try:
+        bundle.unpack(archive, algorithm_dir)
+    except (bundle.BundleError, ManifestError) as exc:  # signed, yet unsafe to unpack (a link, '..', a device)
+        raise _reject(f"the algorithm bundle is unusable: {_without_path(exc, archive)}") from None
     input_dir.mkdir()
     records_bytes = b"".join(json.dumps(r, ensure_ascii=False, sort_keys=True).encode() + b"\n" for r in records)
     (input_dir / "records.jsonl").write_bytes(records_bytes)
@@ -465,6 +468,11 @@ def _resolver(rt: Runtime) -> signing.DidDocumentResolver:
             raise signing.SignatureCheckError("signer", f"cannot resolve the signer's DID {did}: {exc}") from None
 
     return resolve
+
+
+def _without_path(exc: Exception, archive: Path) -> str:
+    """A bundle error for the reason B sees: the job folder's path on this host is none of B's business."""
+    return str(exc).replace(str(archive), "the bundle")
 
 
 def _agreement_and_asset(session: Session, job: ComputeJobRow) -> tuple[AgreementRow, AssetRow]:
