@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,9 +60,24 @@ def _fresh_postgresql_database(admin_url: str) -> Iterator[str]:
     try:
         yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
     finally:
+        _drop_database(libpq_url, name, admin_url)
+
+
+def _drop_database(libpq_url: str, name: str, admin_url: str, attempts: int = 20) -> None:
+    """DROP ... WITH (FORCE) cannot end an autovacuum worker (it runs as the superuser, our role is not one), and
+    autovacuum visits a database after a test's bulk writes: wait for it and try again."""
+    import psycopg
+    from psycopg import sql
+
+    for attempt in range(attempts):
         try:
             with psycopg.connect(libpq_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse) as exc:
+            if attempt == attempts - 1:
+                raise TestDatabaseError(admin_url, f"drop database {name}", exc) from exc
+            time.sleep(0.25)
         except psycopg.Error as exc:
             raise TestDatabaseError(admin_url, f"drop database {name}", exc) from exc
 
