@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -108,7 +109,14 @@ class Hostile:
         return self.world.run(job_id)
 
     def contained(self, job: ComputeJobRow, state: str, keyword: str) -> None:
-        """The job is contained (see containment.job_is_contained), then the connector still releases a job."""
+        """The job is contained (see containment.job_is_contained), then the connector still releases a job.
+
+        An exit code is checked in the operator's logs: the reason B sees never carries it."""
+        code = re.fullmatch(r"exited with code (\d+)\$?", keyword)
+        if code is not None:
+            assert job.logs and job.logs.get("exitCode") == int(code.group(1)), job.logs
+            assert "exited with code" not in (job.reason or ""), job.reason
+            keyword = "exited with an error"
         job_is_contained(self.world, self.sandbox, self.secrets, job, state, keyword, self.caplog.text)
         self.healthy()
 

@@ -106,7 +106,8 @@ def test_an_algorithm_that_crashes_is_failed(sandboxed: World) -> None:
     world.consent("bob")
     world.publish("career-match", world.b, main="import sys\nprint('Alice Liddell', file=sys.stderr)\nsys.exit(3)\n")
     job = world.run(world.request())
-    assert job.state == "FAILED" and "exited with code 3" in job.reason, job.reason
+    assert job.state == "FAILED" and "exited with an error" in job.reason, job.reason
+    assert job.logs["exitCode"] == 3 and "code 3" not in job.reason  # the code stays with A's operator
     assert "Alice Liddell" not in repr(job.logs) and "[redacted]" in job.logs["stderr"]
 
 
