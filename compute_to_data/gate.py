@@ -137,6 +137,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # json.loads with options builds one per call
+
+
 def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tuple[int, int, dict[str, Any]]]:
     try:
         text = raw.decode("utf-8")
@@ -151,7 +154,7 @@ def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tup
             problems.add(f"results.jsonl has more result rows than the {record_count} input records")
             return []
         try:
-            row = json.loads(line, parse_constant=_reject_constant)
+            row = _DECODER.decode(line)
         except (ValueError, RecursionError):
             problems.add(f"results.jsonl line {number} is not JSON (NaN and Infinity are not allowed either)")
             continue

@@ -6,11 +6,12 @@ Events are only ever added; the newest one for (subject, provider, purpose) wins
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compute_to_data.consent import ConsentEvent, consenting_subjects
@@ -79,11 +80,30 @@ def to_domain(rows: Iterable[ConsentEventRow]) -> list[ConsentEvent]:
 def consenting(session: Session, rt: Runtime, *, provider: str, purpose: str) -> frozenset[str]:
     """Subjects with a live grant, now, for this provider and (a purpose covering) `purpose`."""
     c = ConsentEventRow
+    now = rt.clock()
+    newest = session.scalar(select(func.max(c.id)).where(c.provider_id == provider))
+    key = (str(session.get_bind().url), provider, purpose)
+    cached = _CONSENTING.get(key)
+    if cached is not None and cached[0] == newest and (cached[1] is None or now < cached[1]):
+        return cached[2]
     rows = session.execute(select(c.subject_id, c.provider_id, c.purpose, c.action, c.at, c.expires_at)
                            .where(c.provider_id == provider).order_by(c.id))  # plain rows: a registry may be large
     events = [ConsentEvent(subject=r[0], provider=r[1], purpose=r[2], action=r[3], at=r[4], expires=r[5])
               for r in rows]
-    return consenting_subjects(events, provider, purpose, rt.clock())
+    subjects = consenting_subjects(events, provider, purpose, now)
+    expiries = [e.expires for e in events if e.action == "grant" and e.expires is not None and e.expires > now]
+    with _CONSENTING_LOCK:
+        _CONSENTING[key] = (newest, min(expiries, default=None), subjects)
+        while len(_CONSENTING) > 64:
+            _CONSENTING.pop(next(iter(_CONSENTING)))
+    return subjects
+
+
+# The answer per (database, provider, purpose), valid while no event was added (events are append-only, so the
+# newest id says) and until the earliest expiry among the grants it counted: each job asks twice, over the whole
+# registry of a dataset that may hold every student of a school.
+_CONSENTING: dict[tuple[Any, ...], tuple[int | None, datetime | None, frozenset[str]]] = {}
+_CONSENTING_LOCK = threading.Lock()
 
 
 def status(session: Session, rt: Runtime, *, subject: str | None = None, provider: str | None = None,
