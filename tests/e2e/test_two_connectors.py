@@ -55,9 +55,12 @@ def test_provider_state_matches_consumer_state_after_finalize(pair: tuple[Connec
     c, p = consumer.management(), provider.management()
     negotiation_id = negotiate(c, provider, "asset-1")
     final = c.wait_state(f"/v3/contractnegotiations/{negotiation_id}", {"FINALIZED"})
-    provider_side = p.ok(p.post("/v3/contractnegotiations/request", {"filterExpression": [
-        {"operandLeft": "correlationId", "operator": "=", "operandRight": negotiation_id}]}))
-    assert [n["state"] for n in provider_side] == ["FINALIZED"]
+    query = {"filterExpression": [{"operandLeft": "correlationId", "operator": "=", "operandRight": negotiation_id}]}
+    provider_side = p.ok(p.post("/v3/contractnegotiations/request", query))
+    assert len(provider_side) == 1
+    # The provider shows FINALIZING until its outbox records the consumer's acknowledgement of the event.
+    provider_final = p.wait_state(f"/v3/contractnegotiations/{provider_side[0]['@id']}", {"FINALIZED"})
+    assert provider_final["state"] == "FINALIZED"
     assert provider_side[0]["contractAgreementId"] == final["contractAgreementId"]
 
 
