@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from connector.dsp.messages import COMPUTE_JOB, JOB_REASON, JOB_STATE
 from connector.persistence.tables import AgreementRow, ComputeJobRow, TransferRow
-from connector.services.policy_scopes import compute_request_decision
+from connector.services.policy_scopes import checked_request_context, compute_request_decision
 from connector.services.runtime import Runtime
 from contracts import InvalidMessageError, Role
 from policies import Decision
@@ -37,7 +37,6 @@ FINAL_STATES = (RELEASED, REJECTED, FAILED)
 CODE_REJECTED, CODE_FAILED = "c2d:REJECTED", "c2d:FAILED"
 RELEASE_TYPE = "ComputeRelease"
 """The data address kind of a compute release (served by `connector.dataplane.release_source`)."""
-MAX_PARAMETERS = 32
 MAX_ID = 512
 
 
@@ -72,18 +71,10 @@ def parse_compute_request(message: Mapping[str, Any]) -> ComputeRequest:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidMessageError(f"{where}/algorithmProvider must be the algorithm provider's DSP base URL "
                                   "(http or https)")
-    parameters = member.get("parameters", {})
-    if not isinstance(parameters, Mapping):
-        raise InvalidMessageError(f"{where}/parameters must be an object, e.g. "
-                                  '{"dpEpsilon": 0.5, "minAggregationSize": 2}')
-    if len(parameters) > MAX_PARAMETERS:
-        raise InvalidMessageError(f"{where}/parameters has {len(parameters)} entries; at most {MAX_PARAMETERS}")
-    for key, value in parameters.items():
-        scalars = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, str | int | float | bool) for v in scalars):
-            raise InvalidMessageError(f"{where}/parameters/{key} must be a string, number, boolean or a list of them")
+    # The job's parameters are declared left-operand values, checked like a negotiation's requestContext.
+    parameters = checked_request_context(member.get("parameters", {}), where=f"{where}/parameters")
     return ComputeRequest(algorithm=algorithm, algorithm_provider=provider.rstrip("/"),  # type: ignore[union-attr]
-                          parameters=dict(parameters))
+                          parameters=parameters or {})
 
 
 def request_decision(rt: Runtime, agreement: AgreementRow, request: ComputeRequest) -> Decision:
