@@ -24,11 +24,12 @@ import json
 import math
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import orjson
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
@@ -47,6 +48,7 @@ class GateRequest:
     max_output_bytes: int
     mechanism: Literal["laplace", "gaussian"] = "laplace"
     delta: float = 1e-6
+    index: InputIndex | None = None  # index_input(records), when the caller built it already
 
 
 @dataclass
@@ -98,12 +100,11 @@ class _Problems:
         return GateOutcome(released=False, reasons=self.items + more)
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):  # a tuple: 10,000-row outputs build one per row
     line: int
     record: str
     fields: dict[str, Any]
-    chars: int  # length of its line in results.jsonl
+    chars: int  # length of its line in results.jsonl, in bytes
 
 
 # Canonical JSON of a parsed line is at most ~4.5x the line's characters (a number like 9e15 prints as
@@ -117,8 +118,9 @@ def _gate(request: GateRequest, rng: np.random.Generator) -> GateOutcome:
     parsed = _parse_lines(request.results_jsonl, len(request.records), problems)
     if problems:
         return problems.refusal()
-    rows = _check_rows(request, parsed, problems)
-    _check_verbatim(request.records, rows, problems)
+    index = request.index if request.index is not None else index_input(request.records)
+    rows = _check_rows(request, index, parsed, problems)
+    _check_verbatim(index, rows, problems)
     aggregates, noise = _aggregates(request, rows, rng, problems)
     subject_results = _subject_results(request, rows, problems)
     released_bytes = len(canonical_json(aggregates))
@@ -140,21 +142,30 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # json.loads with options builds one per call
 
 
+def _parse_line(line: bytes) -> Any:
+    """orjson for speed; the standard decoder where orjson refuses (1e400, deep nesting), so the verdict is the
+    standard one. orjson reads an integer beyond 64 bits as a float."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return _DECODER.decode(line.decode("utf-8"))
+
+
 def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tuple[int, int, dict[str, Any]]]:
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         problems.add("results.jsonl is not UTF-8")
         return []
     parsed: list[tuple[int, int, dict[str, Any]]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
         if len(parsed) >= record_count:
             problems.add(f"results.jsonl has more result rows than the {record_count} input records")
             return []
         try:
-            row = _DECODER.decode(line)
+            row = _parse_line(line)
         except (ValueError, RecursionError):
             problems.add(f"results.jsonl line {number} is not JSON (NaN and Infinity are not allowed either)")
             continue
@@ -196,45 +207,79 @@ def _quick_check(schema: Mapping[str, Any]) -> Any:
     return check
 
 
-def _check_rows(request: GateRequest, parsed: list[tuple[int, int, dict[str, Any]]],
+def _quick_column(schema: Mapping[str, Any]) -> Callable[[list[Any]], bool] | None:
+    """Like _quick_check, for a whole column at once (numpy): True only when every value surely matches."""
+    kind = schema.get("type")
+    if _quick_check(schema) is None:
+        return None
+    if kind in ("boolean", "string"):
+        wanted = {bool} if kind == "boolean" else {str}
+        return lambda values: set(map(type, values)) <= wanted
+    low, high = schema.get("minimum"), schema.get("maximum")
+    x_low, x_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+
+    def check(values: list[Any]) -> bool:
+        if set(map(type, values)) != {float}:  # ints (possibly beyond a float's precision) go value by value
+            return False
+        a = np.asarray(values, dtype=float)
+        if not np.isfinite(a).all() or (kind == "integer" and not (a == np.floor(a)).all()):
+            return False
+        return bool((low is None or (a >= low).all()) and (high is None or (a <= high).all())
+                    and (x_low is None or (a > x_low).all()) and (x_high is None or (a < x_high).all()))
+
+    return check
+
+
+def _check_rows(request: GateRequest, index: InputIndex, parsed: list[tuple[int, int, dict[str, Any]]],
                 problems: _Problems) -> list[_Row]:
-    known = {str(record.get("_record")) for record in request.records}
+    known = index.keys
     specs = {o.name: o for o in request.manifest.subject_outputs()}
-    validators = {name: validator_for(spec.schema)(spec.schema) for name, spec in specs.items()}
-    quick = {name: _quick_check(spec.schema) for name, spec in specs.items()}
-    verdicts: dict[tuple[str, type, Any], bool] = {}  # scalar outputs repeat a lot (scores, labels)
     seen: set[str] = set()
     rows: list[_Row] = []
     for number, chars, row in parsed:
-        key = row.get("_record")
-        where = f"results.jsonl line {number}"
+        key = row.pop("_record", None)
         if not isinstance(key, str) or key not in known:
-            problems.add(f"{where}: '_record' is missing or not one of the input records")
+            problems.add(f"results.jsonl line {number}: '_record' is missing or not one of the input records")
             continue
         if key in seen:
-            problems.add(f"{where}: record {key} has a result row already (one row per record)")
+            problems.add(f"results.jsonl line {number}: record {key} has a result row already (one row per record)")
             continue
         seen.add(key)
-        fields = {name: value for name, value in row.items() if name != "_record"}
-        for name, value in fields.items():
-            if name not in specs:
-                problems.add(f"{where}: a field that is not a declared subject-scope output (the manifest declares: "
-                             f"{', '.join(sorted(specs)) or 'none'})")
-                continue
-            if quick[name] is not None and quick[name](value):  # type: ignore[misc]
-                continue
-            cache_key = (name, type(value), value) if isinstance(value, str | int | float | bool) else None
-            valid = verdicts.get(cache_key) if cache_key is not None else None
-            if valid is None:
-                valid = validators[name].is_valid(value)
-                if cache_key is not None:
-                    verdicts[cache_key] = valid
-            if not valid:
-                error = best_match(validators[name].iter_errors(value))
-                keyword_path = "/".join(str(p) for p in error.relative_schema_path) if error else ""
-                problems.add(f"{where}: output {name!r} does not match its schema (fails {keyword_path or 'schema'})")
-        rows.append(_Row(number, key, fields, chars))
+        rows.append(_Row(number, key, row, chars))
+    names: set[str] = set().union(*(row.fields for row in rows))
+    if names - specs.keys():
+        for row in rows:
+            if not row.fields.keys() <= specs.keys():
+                problems.add(f"results.jsonl line {row.line}: a field that is not a declared subject-scope output "
+                             f"(the manifest declares: {', '.join(sorted(specs)) or 'none'})")
+    for name in sorted(names & specs.keys()):
+        quick = _quick_column(specs[name].schema)
+        if quick is not None and quick([row.fields[name] for row in rows if name in row.fields]):
+            continue
+        _check_values(name, specs[name].schema, [(row.line, row.fields[name]) for row in rows if name in row.fields],
+                      problems)
     return rows
+
+
+def _check_values(name: str, schema: Mapping[str, Any], column: list[tuple[int, Any]], problems: _Problems) -> None:
+    """One output's values against its schema, value by value (the slow path, with a reason per bad line)."""
+    validator = validator_for(schema)(schema)
+    quick = _quick_check(schema)
+    verdicts: dict[tuple[type, Any], bool] = {}  # scalar outputs repeat a lot (scores, labels)
+    for line, value in column:
+        if quick is not None and quick(value):
+            continue
+        cache_key = (type(value), value) if isinstance(value, str | int | float | bool) else None
+        valid = verdicts.get(cache_key) if cache_key is not None else None
+        if valid is None:
+            valid = validator.is_valid(value)
+            if cache_key is not None:
+                verdicts[cache_key] = valid
+        if not valid:
+            error = best_match(validator.iter_errors(value))
+            keyword_path = "/".join(str(p) for p in error.relative_schema_path) if error else ""
+            problems.add(f"results.jsonl line {line}: output {name!r} does not match its schema "
+                         f"(fails {keyword_path or 'schema'})")
 
 
 # -- verbatim input data ---------------------------------------------------------------------------------------------
@@ -262,12 +307,25 @@ def _token(leaf: Any) -> str | float:
     return leaf if isinstance(leaf, str) else float(leaf)
 
 
-def _check_verbatim(records: Sequence[Mapping[str, Any]], rows: list[_Row], problems: _Problems) -> None:
-    """Refuse output that carries input data: a string containing an input string of 8+ characters, or a row whose
-    values equal an input record's values (records of two or more values), or include all of them (when at least
-    one of those is text)."""
+@dataclass(frozen=True)
+class InputIndex:
+    """What the gate looks up in the input, built once per job from the staged records (the connector builds it
+    while the sandbox runs; gate() builds it when the request brings none)."""
+
+    keys: frozenset[str]  # the `_record` keys
+    numbers_only: bool  # every record holds only ints and floats besides its key
+    numeric: dict[int, set[bytes]]  # records of numbers only, two values or more: sorted float64 bytes, by count
+    by_prefix: dict[str, set[str]]  # text values of VERBATIM_MIN_CHARS or more, by their first characters
+    covering: dict[str | float, list[frozenset[str | float]]]  # records with text, filed under their rarest value
+
+
+def index_input(records: Sequence[Mapping[str, Any]]) -> InputIndex:
+    keys = frozenset(str(record.get("_record")) for record in records)
+    if _numbers_only(records):
+        values = [[value for name, value in record.items() if name != "_record"] for record in records]
+        return InputIndex(keys, True, _sorted_bytes(values), {}, {})
     by_prefix: dict[str, set[str]] = {}
-    numeric: set[tuple[float, ...]] = set()  # records of numbers only: the row must equal one
+    numeric: list[list[Any]] = []  # records of numbers only: a row must equal one
     with_text: list[frozenset[str | float]] = []  # records with text: no row may hold all of one's values
     for record in records:
         leaves = [leaf for name, value in record.items() if name != "_record" for leaf in _leaves(value)]
@@ -282,29 +340,91 @@ def _check_verbatim(records: Sequence[Mapping[str, Any]], rows: list[_Row], prob
         if has_text:
             with_text.append(frozenset(_token(leaf) for leaf in leaves))
         else:
-            numeric.add(tuple(sorted(float(leaf) for leaf in leaves)))
+            numeric.append(leaves)
     # Each record is filed under its rarest value: a row can only hold the record if it holds that value, and common
     # values (a skill everyone has) would otherwise make every row check every record.
     frequency = Counter(token for tokens in with_text for token in tokens)
     covering: dict[str | float, list[frozenset[str | float]]] = {}
     for tokens in with_text:
         covering.setdefault(min(tokens, key=frequency.__getitem__), []).append(tokens)
+    return InputIndex(keys, False, _sorted_bytes(numeric), by_prefix, covering)
+
+
+def _check_verbatim(index: InputIndex, rows: list[_Row], problems: _Problems) -> None:
+    """Refuse output that carries input data: a string containing an input string of 8+ characters, or a row whose
+    values equal an input record's values (records of two or more values), or include all of them (when at least
+    one of those is text)."""
+    row_values = [list(row.fields.values()) for row in rows]
+    if index.numbers_only and _only_numbers(row_values):
+        _check_verbatim_numbers(index, rows, row_values, problems)
+        return
     for row in rows:
         where = f"results.jsonl line {row.line}"
         row_leaves: list[Any] = []
         for name, value in row.fields.items():
             leaves = _leaves(value)
-            if by_prefix and any(isinstance(leaf, str) and _contains_input(leaf, by_prefix) for leaf in leaves):
+            if index.by_prefix and any(isinstance(leaf, str) and _contains_input(leaf, index.by_prefix)
+                                       for leaf in leaves):
                 problems.add(f"{where}: output {name!r} carries an input value verbatim")
             row_leaves.extend(leaves)
         if len(row_leaves) < 2:
             continue
         tokens = frozenset(_token(leaf) for leaf in row_leaves)
-        repeats = any(candidate <= tokens for token in tokens for candidate in covering.get(token, ()))
-        if not repeats and numeric and not any(isinstance(leaf, str) for leaf in row_leaves):
-            repeats = tuple(sorted(float(leaf) for leaf in row_leaves)) in numeric
+        repeats = any(candidate <= tokens for token in tokens for candidate in index.covering.get(token, ()))
+        if not repeats and len(row_leaves) in index.numeric and not any(isinstance(leaf, str) for leaf in row_leaves):
+            repeats = _sorted_key(row_leaves) in index.numeric[len(row_leaves)]
         if repeats:
             problems.add(f"{where}: the row repeats an input record's values")
+
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _only_numbers(value_lists: list[list[Any]]) -> bool:
+    """Whether every value is an int or a float (no text, no nesting, no null, no boolean)."""
+    types: set[type] = set()
+    for values in value_lists:
+        types.update(map(type, values))
+    return types <= _NUMBER_TYPES
+
+
+def _numbers_only(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether every record holds a string `_record` key and otherwise only ints and floats (one C pass each)."""
+    kinds: Counter[type] = Counter()
+    for record in records:
+        kinds.update(map(type, record.values()))
+    return set(kinds) <= _NUMBER_TYPES | {str} and kinds[str] == len(records) and all("_record" in r for r in records)
+
+
+def _check_verbatim_numbers(index: InputIndex, rows: list[_Row], row_values: list[list[Any]],
+                            problems: _Problems) -> None:
+    """The numbers-only case of _check_verbatim, vectorised: a row of two or more numbers repeats a record when its
+    sorted values equal that record's sorted values (so 3 == 3.0, and -0.0 == 0.0)."""
+    for width, matrix in _sorted_rows(row_values).items():
+        known = index.numeric.get(width)
+        if not known:
+            continue
+        lines = [row.line for row, values in zip(rows, row_values, strict=True) if len(values) == width]
+        for line, sorted_values in zip(lines, matrix, strict=True):
+            if sorted_values.tobytes() in known:
+                problems.add(f"results.jsonl line {line}: the row repeats an input record's values")
+
+
+def _sorted_rows(value_lists: list[list[Any]]) -> dict[int, np.ndarray]:
+    """Lists of two or more numbers grouped by length, each as a matrix of sorted float rows (-0.0 made 0.0)."""
+    groups: dict[int, list[list[Any]]] = {}
+    for values in value_lists:
+        if len(values) >= 2:
+            groups.setdefault(len(values), []).append(values)
+    return {width: np.sort(np.asarray(group, dtype=float), axis=1) + 0.0 for width, group in groups.items()}
+
+
+def _sorted_bytes(value_lists: list[list[Any]]) -> dict[int, set[bytes]]:
+    return {width: {line.tobytes() for line in matrix} for width, matrix in _sorted_rows(value_lists).items()}
+
+
+def _sorted_key(values: list[Any]) -> bytes:
+    return (np.sort(np.asarray(values, dtype=float)) + 0.0).tobytes()
 
 
 def _contains_input(text: str, by_prefix: Mapping[str, set[str]]) -> bool:
@@ -364,7 +484,7 @@ def _aggregates(request: GateRequest, rows: list[_Row], rng: np.random.Generator
         if len(values) < floor:
             problems.add(f"aggregate {spec.name!r} covers fewer than {floor} records (minAggregationSize)")
             continue
-        if spec.reducer != "count" and not all(_is_number(v) for v in values):
+        if spec.reducer != "count" and not _all_numbers(values):
             problems.add(f"aggregate {spec.name!r}: {spec.source!r} holds values that are not finite numbers")
             continue
         sens = sensitivity(spec, len(values))
@@ -376,8 +496,14 @@ def _aggregates(request: GateRequest, rows: list[_Row], rng: np.random.Generator
     return released, noise
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _all_numbers(values: list[Any]) -> bool:
+    """Finite ints and floats only (no booleans); one pass in C for the usual all-floats column."""
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return False
+    try:
+        return bool(np.isfinite(np.asarray(values, dtype=float)).all())
+    except OverflowError:  # an int beyond a float's range
+        return False
 
 
 def _noised(spec: OutputSpec, values: list[Any], scale: float, mechanism: str, rng: np.random.Generator) -> Any:
@@ -407,6 +533,10 @@ def _draw(scale: float, mechanism: str, rng: np.random.Generator, size: int) -> 
 
 
 def _subject_results(request: GateRequest, rows: list[_Row], problems: _Problems) -> dict[str, dict[str, Any]]:
+    subjects = [request.record_subjects.get(row.record) for row in rows]
+    if (None not in subjects and len(set(subjects)) == len(subjects)
+            and max((row.chars for row in rows), default=0) * _SURELY_SMALL <= request.max_output_bytes):
+        return {subject: row.fields for subject, row in zip(subjects, rows, strict=True)}  # one small row each
     grouped: dict[str, list[_Row]] = {}
     for row in rows:
         subject = request.record_subjects.get(row.record)

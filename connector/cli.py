@@ -78,6 +78,9 @@ def serve(
     sandbox_backend: Annotated[str | None, Opt(help="Compute-to-data sandbox: bubblewrap, docker or none (none "
                                                     "refuses every job) [default bubblewrap].")] = None,
     c2d_workers: Annotated[int | None, Opt(help="Threads that run compute jobs [default 1].")] = None,
+    c2d_standby: Annotated[int | None, Opt(help="Pre-started single-use bubblewrap sandboxes kept ready for onnx "
+                                                "jobs (about 60 MB each); 0 starts each when its job comes "
+                                                "[default 1].")] = None,
     c2d_epsilon_budget: Annotated[float | None, Opt(help="Differential-privacy budget per dataset unless the "
                                                          "asset sets c2d:epsilonBudget [default 10].")] = None,
     c2d_min_aggregation: Annotated[int | None, Opt(help="Floor under any job's minAggregationSize "

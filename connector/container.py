@@ -31,7 +31,7 @@ from connector.services.algorithms import DspAlgorithmSource
 from connector.services.compute_release import ReleasePuller
 from connector.services.runtime import Runtime, utc_now
 from connector.settings import Settings
-from connector.workers.compute import ComputeWorker, LazySandbox
+from connector.workers.compute import ComputeWorker, LazySandbox, sandbox_options
 from connector.workers.monitor import PolicyMonitor
 from connector.workers.outbox import OutboxWorker
 from identity.did_web import build_did_document
@@ -83,7 +83,7 @@ class Connector:
         if settings.sandbox_backend == "none":
             self.rt.sandbox, self.rt.sandbox_problem = None, "the sandbox backend is 'none' (--sandbox-backend)"
         else:
-            self.rt.sandbox = LazySandbox(settings.sandbox_backend)
+            self.rt.sandbox = LazySandbox(settings.sandbox_backend, sandbox_options(settings))
         self.compute = ComputeWorker(self.db, self.rt, threads=settings.c2d_workers)
         self.rt.compute_wake = self.compute.wake
 
@@ -127,6 +127,8 @@ class Connector:
 
     def stop(self) -> None:
         self.compute.stop()
+        if isinstance(self.rt.sandbox, LazySandbox):
+            self.rt.sandbox.close()
         self.monitor.stop()
         self.outbox.stop()
         self.http.close()

@@ -61,6 +61,7 @@ class Settings:
     log_level: str = "info"
     sandbox_backend: str = "bubblewrap"
     c2d_workers: int = 1
+    c2d_standby: int = 1
     c2d_epsilon_budget: float = 10.0
     c2d_min_aggregation: int = 2
     c2d_max_output_bytes: int = 1 << 20
@@ -161,6 +162,9 @@ class Settings:
         if self.sandbox_backend not in SANDBOX_BACKENDS:
             raise SettingsError("sandbox-backend", f"{self.sandbox_backend!r} is not a backend",
                                 f"use one of: {', '.join(SANDBOX_BACKENDS)} ('none' refuses every compute job)")
+        if self.c2d_standby < 0:
+            raise SettingsError("c2d-standby", "must not be negative",
+                                "use e.g. 1, or 0 to start every sandbox when its job comes")
         if self.c2d_workers < 0:
             raise SettingsError("c2d-workers", "must not be negative", "use e.g. 1, or 0 to run no compute jobs")
         if not self.c2d_epsilon_budget > 0:
@@ -175,7 +179,7 @@ class Settings:
 
 SANDBOX_BACKENDS = ("bubblewrap", "docker", "none")
 _INT = {"port", "dsp_body_limit", "access_token_ttl", "outbox_workers", "outbox_max_attempts", "c2d_workers",
-        "c2d_min_aggregation", "c2d_max_output_bytes"}
+        "c2d_standby", "c2d_min_aggregation", "c2d_max_output_bytes"}
 _FLOAT = {"policy_monitor_interval", "c2d_epsilon_budget"}
 _BOOL = {"dev", "tck"}
 _PATH = {"data_dir", "file_root", "participant_claims", "c2d_work_dir"}

@@ -6,7 +6,8 @@ connector (it must not import it). It reads the bundle's manifest (/algorithm/so
 `resources.gpu`), builds one array per model input over all records at once (float32 unless the model declares
 another element type), runs the whole batch in one session call, and writes one row per record:
 {"_record": <key>, <field>: <value>, ...}. A job that asks for a GPU runs on CUDAExecutionProvider or fails.
-Errors go to stderr as one line and exit 2, so the connector's job reason is readable.
+Errors go to stderr as one line and exit 2, so the connector's job reason is readable. With `--standby` it
+imports numpy and onnxruntime first and waits for "go" on stdin (a pre-started sandbox; see supervisor.py).
 """
 
 from __future__ import annotations
@@ -165,7 +166,18 @@ def run() -> int:
     return 0
 
 
+def _stand_by() -> bool:
+    """`--standby`: import the heavy modules now, then wait for the supervisor's "go" on stdin (sent once the
+    job's files are in place and its limits are set); False when the standby is discarded instead."""
+    import numpy  # noqa: F401
+    import onnxruntime  # noqa: F401
+
+    return sys.stdin.readline().strip() == "go"
+
+
 def main() -> int:
+    if "--standby" in sys.argv[1:] and not _stand_by():
+        return 0
     try:
         return run()
     except RunnerError as exc:

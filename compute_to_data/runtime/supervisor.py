@@ -12,6 +12,12 @@ deadline, then SIGKILL every other process in the sandbox (kill(-1)), and write 
 
     b"SOVRA-SANDBOX-1\\n" + header JSON line + stdout tail + stderr tail + tar of /output (regular files only)
 
+Standby (config "standby": true): the command starts at once, under the config's limits, with a pipe for stdin,
+and may get ready (the onnx runner imports onnxruntime) while the supervisor waits for one JSON line on its own
+stdin: the job's limits. It lowers the command's rlimits to them (prlimit), pins its CPUs, writes "go" to the
+command's stdin, and only then starts the wall clock. An empty line or EOF discards the standby: the command is
+killed and nothing is written. The job's files are in /algorithm and /input by the time the line comes.
+
 The header says exit code / signal, timed_out, tail lengths and any output problem (a link, a special file, a
 hard link, more bytes than allowed). The host trusts none of it blindly: it caps what it reads and re-checks the
 tar while extracting.
@@ -80,8 +86,50 @@ def _limits(cfg: dict) -> None:
         resource.setrlimit(which, (value, value))
 
 
-def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
+def _job_limits(cfg: dict, pid: int) -> None:
+    """Lower a standing-by command's rlimits to the job's (prlimit: same uid, so no privilege needed). The CPU
+    limit is the job's allowance on top of what the command spent getting ready; every other limit is absolute."""
+    mb = 1 << 20
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    spent = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    pairs = {
+        resource.RLIMIT_CPU: int(spent) + 1 + cfg["cpu_seconds"],
+        resource.RLIMIT_AS: cfg["memory_mb"] * mb,
+        resource.RLIMIT_NPROC: cfg["max_processes"],
+        resource.RLIMIT_NOFILE: cfg["max_open_files"],
+        resource.RLIMIT_FSIZE: cfg["max_file_mb"] * mb,
+    }
+    if not cfg.get("nproc", True):
+        del pairs[resource.RLIMIT_NPROC]
+    for which, value in pairs.items():
+        _soft, hard = resource.prlimit(pid, which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.prlimit(pid, which, (value, value))
+    if cfg.get("cpus"):
+        os.sched_setaffinity(pid, cfg["cpus"])
+
+
+def _await_job(cfg: dict, proc: subprocess.Popen) -> bool:
+    """Standby: the command is started and getting ready (imports); wait for the host's job line, then apply the
+    job's limits and let the command go. False when the host closed the pipe instead (the standby is discarded)."""
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return False
+    cfg.update(json.loads(line))
+    _job_limits(cfg, proc.pid)
+    try:
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+    except OSError:
+        pass  # it died while standing by: its exit status tells
+    return True
+
+
+def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes] | None:
     bpf = base64.b64decode(cfg["seccomp"]) if cfg.get("seccomp") else None
+    standby = bool(cfg.get("standby"))
 
     def preexec() -> None:
         _limits(cfg)
@@ -92,7 +140,7 @@ def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
     try:
         proc = subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             preexec_fn=preexec,
@@ -103,7 +151,15 @@ def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
         )
     except (OSError, subprocess.SubprocessError) as exc:  # a failing preexec (limits, seccomp) lands here too
         error = f"cannot start {command[0]}: {exc}".encode()
+        if standby:
+            sys.stdin.buffer.readline()  # answer when the job comes, as a cold run would
         return {"exit_code": 127, "signal": None, "timed_out": False}, b"", error
+    if standby:
+        if not _await_job(cfg, proc):
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session (start_new_session)
+            proc.wait()
+            return None
+        started = time.monotonic()
     tails = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
     sel = selectors.DefaultSelector()
     for f in (proc.stdout, proc.stderr):
@@ -123,7 +179,10 @@ def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes]:
                 _drain(key.fd, tails, sel)
     sel.unregister(exited)
     os.close(exited)
-    for target in (lambda: os.killpg(proc.pid, signal.SIGKILL), lambda: os.kill(-1, signal.SIGKILL)):
+    targets = [lambda: os.killpg(proc.pid, signal.SIGKILL)]
+    if os.getpid() <= 2:  # first in a pid namespace of our own (Docker: 1, under bwrap's init: 2); never the host's
+        targets.append(lambda: os.kill(-1, signal.SIGKILL))
+    for target in targets:
         try:
             target()  # the algorithm's session, then every process in this sandbox but us (and its init)
         except (ProcessLookupError, PermissionError):
@@ -184,7 +243,10 @@ def main(argv: list[str]) -> int:
     _no_dump()
     cfg = json.loads(argv[1])
     command = argv[argv.index("--") + 1 :]
-    head, out_tail, err_tail = _run(cfg, command)
+    ran = _run(cfg, command)
+    if ran is None:
+        return 0  # a standby that was never used
+    head, out_tail, err_tail = ran
     files, problem = _collect(cfg["output_max_bytes"])
     head.update(stdout_len=len(out_tail), stderr_len=len(err_tail), output_error=problem)
     encoded = cfg.get("encoding") == "base64"  # Docker's log driver is not binary-safe

@@ -56,6 +56,7 @@ class SandboxResult:
     stderr_tail: bytes
     output_bytes: int
     killed_reason: str | None = None  # "timeout", "memory", "output cap", ...
+    standby: bool = False  # ran in a pre-started sandbox (standby.py)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ BACKENDS = ("bubblewrap", "docker")
 def create_sandbox(backend: str, **options: object) -> Sandbox:
     """The backend by name ("bubblewrap" | "docker"); raises SandboxUnavailable when it cannot run here.
 
-    Options go to the backend's constructor (bubblewrap: bwrap, run_as; docker: image, client). The backend is
+    Options go to the backend's constructor (bubblewrap: bwrap, run_as, standby, standby_dir, standby_limits;
+    docker: image, client). The backend is
     probed once here (a real test sandbox), so a connector that starts without a usable sandbox says why."""
     if backend == "bubblewrap":
         from compute_to_data.sandbox.bubblewrap import BubblewrapSandbox

@@ -14,6 +14,8 @@ source is passed as an O_PATH fd, so the unprivileged bwrap needs no search perm
 Inside, compute_to_data/runtime/supervisor.py applies the rlimits to the algorithm, enforces the wall clock,
 kills every leftover process and streams /output back; the host kills the whole tree (process group; the pid
 namespace dies with its init) if the supervisor itself overruns.
+
+With `standby` > 0, the onnx runner's sandboxes are started ahead of their jobs and used once (standby.py).
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import dataclasses
 import glob
 import json
 import math
 import os
 import random
+import select
 import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -37,6 +42,7 @@ from pathlib import Path
 from compute_to_data.sandbox import pyenv, seccomp
 from compute_to_data.sandbox.base import Availability, Limits, SandboxResult, SandboxSpec, SandboxUnavailable
 from compute_to_data.sandbox.outputs import TAIL_BYTES, finish, start_reader
+from compute_to_data.sandbox.standby import Slot, StandbyPool, own_folder
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 NOBODY = 65534
@@ -46,18 +52,46 @@ GRACE_SECONDS = 10.0  # beyond wall_seconds, for the sandbox to start and hand /
 class BubblewrapSandbox:
     name = "bubblewrap"
 
-    def __init__(self, bwrap: str = "bwrap", run_as: int | None = None) -> None:
+    def __init__(
+        self,
+        bwrap: str = "bwrap",
+        run_as: int | None = None,
+        standby: int = 0,
+        standby_dir: Path | str | None = None,
+        standby_limits: Limits | None = None,
+    ) -> None:
+        """`standby` > 0 keeps that many pre-started sandboxes per runner command (see standby.py), in slot
+        folders under `standby_dir`, started with `standby_limits` (jobs with looser limits start cold)."""
         self.bwrap = shutil.which(bwrap) or bwrap
         self.run_as = run_as if run_as is not None else (NOBODY if os.geteuid() == 0 else None)
         self._availability: Availability | None = None
         self._layout: pyenv.PythonLayout | None = None
         self._filter: bytes | None = None
+        self._pool: StandbyPool | None = None
+        if standby > 0:
+            root = own_folder(Path(standby_dir)) if standby_dir is not None else Path(
+                tempfile.mkdtemp(prefix="sovra-standby-"))
+            self._pool = StandbyPool(standby, root, standby_limits or Limits(), self._launch_standby,
+                                     _waiting, _discard)
 
     # -- availability -------------------------------------------------------------------------------------------
     def available(self) -> Availability:
         if self._availability is None:
             self._availability = self._probe()
+            if self._availability.ok and self._pool is not None:
+                self._pool.fill()
         return self._availability
+
+    def prepare(self) -> None:
+        """Top up the standbys; the compute worker calls it when it has nothing to do, so that starting them never
+        takes a core from a running job."""
+        if self._pool is not None and self.available().ok:
+            self._pool.fill()
+
+    def close(self) -> None:
+        """Stop the standbys (a connector stopping; they would die with this process anyway)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def _probe(self) -> Availability:
         if not shutil.which(self.bwrap):
@@ -97,9 +131,50 @@ class BubblewrapSandbox:
     def run(self, spec: SandboxSpec) -> SandboxResult:
         if spec.image is not None:
             return _refused("an OCI image runs only on the Docker backend; this executor uses bubblewrap")
-        gpu_devices = sorted(glob.glob("/dev/nvidia*"))
-        if spec.gpu and not gpu_devices:
+        if spec.gpu and not glob.glob("/dev/nvidia*"):
             return _refused("job asks for a GPU; this executor has none")
+        slot = self._pool.take(spec) if self._pool is not None else None
+        if slot is not None:
+            return self._run_standby(slot, spec)
+        started = self._start(spec)
+        if isinstance(started, SandboxResult):
+            return started
+        return self._wait(started, spec, time.monotonic())
+
+    def _run_standby(self, slot: Slot, spec: SandboxSpec) -> SandboxResult:
+        """The job in a pre-started sandbox: its files linked into the slot, then the job line with its limits."""
+        proc: subprocess.Popen = slot.handle
+        try:
+            slot.place(spec)
+            if self.run_as is not None:
+                for tree in (slot.algorithm_dir, slot.input_dir):
+                    _grant_group_read(tree, self.run_as)
+            cpus = _cpu_set(spec.limits.cpus)
+            line = json.dumps({**_limit_keys(spec.limits), "cpus": sorted(cpus) if cpus else None})
+            begun = time.monotonic()
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(line.encode() + b"\n")
+                proc.stdin.close()
+            except OSError:
+                pass  # it died while standing by: the stream it left says so
+            return dataclasses.replace(self._wait(proc, spec, begun), standby=True)
+        finally:
+            _kill_group(proc)
+            self._pool.finished(slot)  # type: ignore[union-attr]
+
+    def _launch_standby(self, slot: Slot) -> subprocess.Popen:
+        template = SandboxSpec(list(slot.standby_command), slot.algorithm_dir, slot.input_dir, slot.folder / "output",
+                               limits=self._pool.limits)  # type: ignore[union-attr]
+        started = self._start(template, standby=True)
+        if isinstance(started, SandboxResult):
+            raise SandboxUnavailable(started.killed_reason or "the standby sandbox did not start")
+        return started
+
+    def _start(self, spec: SandboxSpec, *, standby: bool = False) -> subprocess.Popen | SandboxResult:
+        """Start bwrap for `spec` (a refusal when it cannot start); standby: its stdin is a pipe for the job
+        line and its CPUs are pinned when the job comes, not now."""
+        gpu_devices = sorted(glob.glob("/dev/nvidia*"))
         try:
             layout, bpf = self._prepare()
         except SandboxUnavailable as exc:
@@ -208,18 +283,16 @@ class BubblewrapSandbox:
                 "-I",
                 "-S",
                 "/runtime/supervisor.py",
-                _supervisor_config(limits, list(_environment(spec.env))),
+                _supervisor_config(limits, list(_environment(spec.env)), standby=standby),
                 "--",
                 *spec.command,
             ]
-            return self._execute(args, fds, spec, stack, stage)
+            return self._popen(args, fds, stage, cpus=None if standby else _cpu_set(limits.cpus), standby=standby)
 
-    def _execute(
-        self, args: list[str], fds: list[int], spec: SandboxSpec, stack: contextlib.ExitStack, stage: _Stage | None
-    ) -> SandboxResult:
-        limits = spec.limits
+    def _popen(
+        self, args: list[str], fds: list[int], stage: _Stage | None, *, cpus: set[int] | None, standby: bool
+    ) -> subprocess.Popen | SandboxResult:
         run_as = self.run_as
-        cpus = _cpu_set(limits.cpus)
 
         def preexec() -> None:
             if cpus:
@@ -231,11 +304,10 @@ class BubblewrapSandbox:
                 os.setresgid(run_as, run_as, run_as)
                 os.setresuid(run_as, run_as, run_as)
 
-        started = time.monotonic()
         try:
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 args,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 pass_fds=fds,
@@ -245,18 +317,21 @@ class BubblewrapSandbox:
         except (OSError, subprocess.SubprocessError) as exc:
             how = "staging the binds or dropping privileges" if stage or run_as is not None else "starting bwrap"
             return _refused(f"bubblewrap: {how} failed ({exc}); the connector needs CAP_SYS_ADMIN when run as root")
-        stack.callback(_kill_group, proc)
-        out_thread, out = start_reader(proc.stdout, _stream_cap(limits))
-        err_thread, err = start_reader(proc.stderr, TAIL_BYTES)
-        host_timeout = False
+
+    def _wait(self, proc: subprocess.Popen, spec: SandboxSpec, started: float) -> SandboxResult:
+        """Collect a started sandbox's stream, killing the whole tree past the wall clock plus a grace."""
+        limits = spec.limits
         try:
-            proc.wait(timeout=limits.wall_seconds + GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            host_timeout = True
-            _kill_group(proc)
+            out_thread, out = start_reader(proc.stdout, _stream_cap(limits))
+            err_thread, err = start_reader(proc.stderr, TAIL_BYTES)
+            host_timeout = not _exits_within(proc, limits.wall_seconds + GRACE_SECONDS)
+            if host_timeout:
+                _kill_group(proc)
             proc.wait()
-        out_thread.join()
-        err_thread.join()
+            out_thread.join()
+            err_thread.join()
+        finally:
+            _kill_group(proc)
         return finish(
             out,
             err,
@@ -271,6 +346,35 @@ def _kill_group(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _exits_within(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait for the process to exit, woken by its pidfd the moment it does (Popen.wait(timeout) polls every
+    50 ms, which is a tenth of a short job)."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return True  # already reaped
+    try:
+        ready, _, _ = select.select([pidfd], [], [], seconds)
+        return bool(ready)
+    finally:
+        os.close(pidfd)
+
+
+def _discard(proc: subprocess.Popen) -> None:
+    """Stop a standby that was never used, and close its pipes."""
+    _kill_group(proc)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def _waiting(proc: subprocess.Popen) -> bool:
+    return proc.poll() is None
+
 
 
 def _refused(reason: str) -> SandboxResult:
@@ -286,24 +390,37 @@ def _stream_cap(limits: Limits) -> int:
 
 
 def _supervisor_config(
-    limits: Limits, env_keys: list[str], encoding: str = "raw", bpf: bytes | None = None, nproc: bool = True
+    limits: Limits,
+    env_keys: list[str],
+    encoding: str = "raw",
+    bpf: bytes | None = None,
+    nproc: bool = True,
+    standby: bool = False,
 ) -> str:
     """What the in-sandbox supervisor needs (compute_to_data/runtime/supervisor.py reads exactly these keys)."""
     return json.dumps(
         {
+            "standby": standby,
             "nproc": nproc,
             "seccomp": base64.b64encode(bpf).decode() if bpf else None,
             "env_keys": sorted(env_keys),
             "encoding": encoding,
-            "wall_seconds": limits.wall_seconds,
-            "cpu_seconds": limits.cpu_seconds,
-            "memory_mb": limits.memory_mb,
-            "max_processes": limits.max_processes,
-            "max_open_files": limits.max_open_files,
-            "max_file_mb": limits.max_file_mb,
-            "output_max_bytes": limits.output_max_bytes,
+            **_limit_keys(limits),
         }
     )
+
+
+def _limit_keys(limits: Limits) -> dict[str, float | int]:
+    """The job's part of the supervisor config; a standby gets it on stdin when its job comes."""
+    return {
+        "wall_seconds": limits.wall_seconds,
+        "cpu_seconds": limits.cpu_seconds,
+        "memory_mb": limits.memory_mb,
+        "max_processes": limits.max_processes,
+        "max_open_files": limits.max_open_files,
+        "max_file_mb": limits.max_file_mb,
+        "output_max_bytes": limits.output_max_bytes,
+    }
 
 
 def _environment(extra: Mapping[str, str]) -> dict[str, str]:

@@ -20,14 +20,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from connector.container import Connector
 from connector.http.body import BodyError, read_json
 from connector.http.console.sessions import CSRF_HEADER, UNSAFE_METHODS
 from connector.http.console.subject_signin import SUBJECT_COOKIE, SubjectSessions
-from connector.persistence.tables import ComputeJobRow, ComputeJobSubjectRow
-from connector.services import compute_jobs, consents, receipt_check, subject_tokens
+from connector.persistence.tables import ComputeJobRow
+from connector.services import compute_jobs, consents, receipt_check, subject_results, subject_tokens
 
 SUBJECT_PATH = "/api/subject/v1"
 BODY_LIMIT = 64 * 1024
@@ -127,18 +126,14 @@ def build_app(connector: Connector, sessions: SubjectSessions | None = None) -> 
 
     @app.get("/jobs")
     def my_jobs(subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
-        query = (select(ComputeJobRow, ComputeJobSubjectRow.result)
-                 .join(ComputeJobSubjectRow, ComputeJobSubjectRow.job_id == ComputeJobRow.id)
-                 .where(ComputeJobSubjectRow.subject_id == subject)
-                 .order_by(ComputeJobRow.created_at.desc()))
         with connector.db.read_only() as session:
-            rows = list(session.execute(query))
+            rows = subject_results.jobs_of(session, subject)
         return JSONResponse([_job_view(job, has_result=result is not None) for job, result in rows])
 
     @app.get("/jobs/{job_id}/result")
     def my_result(job_id: str, subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
-        job, mine = _mine(connector, job_id, subject)
-        return JSONResponse({"jobId": job.id, "subject": subject, "state": job.state, "result": mine.result})
+        job, result = _mine(connector, job_id, subject)
+        return JSONResponse({"jobId": job.id, "subject": subject, "state": job.state, "result": result})
 
     @app.get("/jobs/{job_id}/receipt")
     def my_receipt(job_id: str, subject: SubjectDep, connector: ConnectorDep) -> JSONResponse:
@@ -159,13 +154,14 @@ def build_app(connector: Connector, sessions: SubjectSessions | None = None) -> 
     return app
 
 
-def _mine(connector: Connector, job_id: str, subject: str) -> tuple[ComputeJobRow, ComputeJobSubjectRow]:
+def _mine(connector: Connector, job_id: str, subject: str) -> tuple[ComputeJobRow, Any]:
+    """The job and her result, when the job ran on her record."""
     with connector.db.read_only() as session:
-        mine = session.get(ComputeJobSubjectRow, (job_id, subject))
-        job = session.get(ComputeJobRow, job_id) if mine is not None else None
-    if mine is None or job is None:
+        ran, result = subject_results.result_of(session, job_id, subject)
+        job = session.get(ComputeJobRow, job_id) if ran else None
+    if job is None:
         raise SubjectApiError(404, "not.found", f"no job {job_id} ran on your record")
-    return job, mine
+    return job, result
 
 
 def _job_view(job: ComputeJobRow, *, has_result: bool) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from connector.persistence.types import UtcDateTime
@@ -232,6 +232,16 @@ class ComputeJobSubjectRow(Base):
     job_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(512), primary_key=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class ComputeJobSubjectBatchRow(Base):
+    """A final job's subject rows as one batch (JSON {subject id: result or null}), written in the transaction that
+    ends the job and turned into ComputeJobSubjectRows by the compute worker right after: ten thousand indexed rows
+    cost more than the rest of a job's end, and the requester need not wait for them. Readers see both."""
+
+    __tablename__ = "compute_job_subject_batches"
+    job_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    results: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ConsentEventRow(Base):

@@ -14,7 +14,10 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -28,18 +31,29 @@ from compute_to_data.sandbox.base import (
 )
 from connector.persistence.database import Database, is_postgres
 from connector.persistence.tables import ComputeJobRow
-from connector.services import compute_jobs
+from connector.services import compute_jobs, subject_results
 from connector.services.runtime import Runtime
+from connector.settings import Settings
 
 log = logging.getLogger("sovra.compute")
 
 
-def open_sandbox(backend: str) -> tuple[Sandbox | None, str]:
+def sandbox_options(settings: Settings) -> dict[str, Any]:
+    """The backend's constructor options from the settings: bubblewrap keeps --c2d-standby pre-started sandboxes,
+    started with the caps every job's limits stay under (compute_jobs.job_limits)."""
+    if settings.sandbox_backend != "bubblewrap" or settings.c2d_standby < 1:
+        return {}
+    work = settings.c2d_work_dir or settings.data_dir / "c2d"
+    return {"standby": settings.c2d_standby, "standby_dir": Path(work) / "standby",
+            "standby_limits": compute_jobs.STANDBY_LIMITS}
+
+
+def open_sandbox(backend: str, options: Mapping[str, Any] | None = None) -> tuple[Sandbox | None, str]:
     """The configured sandbox, or None and why not: the caller refuses jobs instead of running them bare."""
     if backend == "none":
         return None, "the sandbox backend is 'none' (--sandbox-backend); no compute job may run"
     try:
-        sandbox = create_sandbox(backend)
+        sandbox = create_sandbox(backend, **(options or {}))
     except SandboxUnavailable as exc:
         return None, str(exc)
     except NotImplementedError:
@@ -55,15 +69,32 @@ class LazySandbox:
     a connector that never computes pays nothing, and one whose backend is unusable refuses every job with the
     backend's reason. `Connector.start` asks once in the background, so the warning still shows at start."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = backend
+        self._options = dict(options or {})
         self._lock = threading.Lock()
         self._opened: tuple[Sandbox | None, str] | None = None
+
+    def prepare(self) -> None:
+        """Let the backend get ready for the next job (bubblewrap tops up its standbys); only once it is open."""
+        with self._lock:
+            sandbox = self._opened[0] if self._opened else None
+        prepare = getattr(sandbox, "prepare", None)
+        if prepare is not None:
+            prepare()
+
+    def close(self) -> None:
+        """Stop what the backend keeps running between jobs (bubblewrap's standbys)."""
+        with self._lock:
+            sandbox = self._opened[0] if self._opened else None
+        close = getattr(sandbox, "close", None)
+        if close is not None:
+            close()
 
     def _open(self) -> tuple[Sandbox | None, str]:
         with self._lock:
             if self._opened is None:
-                self._opened = open_sandbox(self.name)
+                self._opened = open_sandbox(self.name, self._options)
                 if self._opened[0] is None:
                     log.warning("!!! no compute-to-data sandbox: %s. Every compute job will be REJECTED !!!",
                                 self._opened[1])
@@ -116,15 +147,35 @@ class ComputeWorker:
                 log.exception("compute worker pass failed")
                 worked = False
             if not worked:
+                self._prepare_sandbox()
                 self._wake.wait(self._poll)
                 self._wake.clear()
 
+    def _index_subjects(self) -> None:
+        """Subject batches of ended jobs become indexed rows (subject_results.py); readers see them either way."""
+        try:
+            while subject_results.pending(self._db) and subject_results.index_batches(self._db):
+                pass
+        except Exception:  # noqa: BLE001 - retried at the next pass; never stops the worker
+            log.exception("indexing the subjects of ended jobs failed")
+
+    def _prepare_sandbox(self) -> None:
+        """Idle: let the sandbox get ready for the next job (bubblewrap starts its standbys now, not mid-job)."""
+        prepare = getattr(self._rt.sandbox, "prepare", None)
+        if prepare is not None:
+            try:
+                prepare()
+            except Exception:  # noqa: BLE001 - a job then starts cold; it never stops the worker
+                log.exception("preparing the sandbox failed")
+
     def run_once(self) -> bool:
-        """Claim one due job and run its next step; False when nothing was due."""
+        """Index the subjects of jobs that ended, then claim one due job and run its steps while the lease holds;
+        False when nothing was due."""
+        self._index_subjects()
         job_id = self.claim()
         if job_id is None:
             return False
-        compute_jobs.run_step(self._db, self._rt, job_id, self.owner)
+        compute_jobs.run_job(self._db, self._rt, job_id, self.owner)
         return True
 
     def claim(self) -> str | None:

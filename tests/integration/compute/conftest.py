@@ -186,7 +186,7 @@ class World:
             return job.id
 
     def run(self, job_id: str, *, max_steps: int = 20) -> ComputeJobRow:
-        """Drive the worker until the job is final (each pass: claim, one step, commit)."""
+        """Drive the worker until the job is final (each pass: claim, then steps while the lease holds)."""
         worker = ComputeWorker(self.db, self.rt)
         for _ in range(max_steps):
             job = self.job(job_id)

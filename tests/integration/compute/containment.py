@@ -26,11 +26,10 @@ from compute_to_data.sandbox.base import Availability, Sandbox, SandboxResult, S
 from connector.persistence.tables import (
     AuditEventRow,
     ComputeJobRow,
-    ComputeJobSubjectRow,
     PrivacyBudgetRow,
     PrivacyChargeRow,
 )
-from connector.services import audit
+from connector.services import audit, subject_results
 from connector.services.compute_jobs import job_dir, job_json
 
 BLOCKED = 42  # a hostile algorithm exits with this when every attempt was blocked (so the job FAILS)
@@ -243,8 +242,8 @@ def job_is_contained(
     # nothing released: no aggregates, no subject results, no epsilon
     assert not job.outputs and not job.epsilon_charged, (job.outputs, job.epsilon_charged)
     with world.db.read_only() as session:
-        subjects = list(session.scalars(select(ComputeJobSubjectRow).where(ComputeJobSubjectRow.job_id == job.id)))
-        assert [row.result for row in subjects if row.result is not None] == []
+        subjects = subject_results.subjects_of(session, job.id)
+        assert [result for result in subjects.values() if result is not None] == []
         budget = session.get(PrivacyBudgetRow, job.asset_id)
         assert budget is None or budget.spent == 0.0
         assert list(session.scalars(select(PrivacyChargeRow))) == []

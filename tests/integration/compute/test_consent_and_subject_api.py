@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 
 from compute_to_data.receipts import verify_receipt
 from connector.persistence.tables import AuditEventRow, SubjectTokenRow
-from connector.services import audit
+from connector.services import audit, subject_results
 from tests.integration.compute.conftest import B_DID, MALLORY_DID, PURPOSE, World
 
 SUBJECT = "/api/subject/v1"
@@ -110,21 +110,28 @@ def test_a_subject_sees_only_her_jobs_and_results(sandboxed: World) -> None:
     job = world.run(world.request())
     assert job.state == "RELEASED", job.reason
     alice, dave = _token(world, "alice"), _token(world, "dave")
+    assert subject_results.pending(world.db)  # the job's subjects are still one batch: readers must see it
+    _her_view(world, job.id, alice, dave)
+    assert subject_results.index_batches(world.db) == 1 and not subject_results.pending(world.db)
+    _her_view(world, job.id, alice, dave)  # the same once indexed
+    assert subject_results.index_batches(world.db) == 0
 
+
+def _her_view(world: World, job_id: str, alice: str, dave: str) -> None:
     jobs = world.client.get(f"{SUBJECT}/jobs", headers=_as(alice)).json()
-    assert [j["@id"] for j in jobs] == [job.id] and jobs[0]["hasResult"] is True
+    assert [j["@id"] for j in jobs] == [job_id] and jobs[0]["hasResult"] is True
     assert "logs" not in jobs[0] and "outputs" not in jobs[0] and "parameters" not in jobs[0]
-    result = world.client.get(f"{SUBJECT}/jobs/{job.id}/result", headers=_as(alice)).json()
-    assert result == {"jobId": job.id, "subject": "alice", "state": "RELEASED", "result": {"score": 0.7}}
-    receipt = world.client.get(f"{SUBJECT}/jobs/{job.id}/receipt", headers=_as(alice))
+    result = world.client.get(f"{SUBJECT}/jobs/{job_id}/result", headers=_as(alice)).json()
+    assert result == {"jobId": job_id, "subject": "alice", "state": "RELEASED", "result": {"score": 0.7}}
+    receipt = world.client.get(f"{SUBJECT}/jobs/{job_id}/receipt", headers=_as(alice))
     assert receipt.status_code == 200
     assert verify_receipt(receipt.json(), world.connector.did_resolver.resolve).statement["predicate"]["jobId"] \
-        == job.id
+        == job_id
 
     # dave did not consent: nothing ran on his record, and another's job is a 404 to him
     assert world.client.get(f"{SUBJECT}/jobs", headers=_as(dave)).json() == []
-    assert world.client.get(f"{SUBJECT}/jobs/{job.id}/result", headers=_as(dave)).status_code == 404
-    assert world.client.get(f"{SUBJECT}/jobs/{job.id}/receipt", headers=_as(dave)).status_code == 404
+    assert world.client.get(f"{SUBJECT}/jobs/{job_id}/result", headers=_as(dave)).status_code == 404
+    assert world.client.get(f"{SUBJECT}/jobs/{job_id}/receipt", headers=_as(dave)).status_code == 404
     assert world.client.get(f"{SUBJECT}/jobs/no-such-job/result", headers=_as(alice)).status_code == 404
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from connector.persistence.tables import ComputeJobRow
-from connector.services import audit
+from connector.services import audit, compute_jobs
 from connector.workers.compute import ComputeWorker
 from tests.integration.compute.conftest import RecordingSandbox, World
 
@@ -28,9 +28,10 @@ def test_a_job_held_by_a_dead_worker_resumes_after_its_lease(sandboxed: World) -
     world.publish("career-match", world.b)
     job_id = world.request()
     worker = ComputeWorker(world.db, world.rt)
-    while world.job(job_id).state != "RUNNING":  # QUEUED -> FETCHING -> VERIFYING -> RUNNING, one claim each
-        assert worker.run_once()
-    # a worker claimed RUNNING and died (its process is gone; the lease is still in the row)
+    assert worker.claim() == job_id
+    while world.job(job_id).state != "RUNNING":  # QUEUED -> FETCHING -> VERIFYING -> RUNNING, one step each
+        assert compute_jobs.run_step(world.db, world.rt, job_id, worker.owner)
+    # a worker got to RUNNING and died (its process is gone; the lease is still in the row)
     _lease(world, job_id, owner="elsewhere:4242:dead", seconds=60)
     assert worker.claim() is None, "a live lease must not be taken over"
     _lease(world, job_id, owner="elsewhere:4242:dead", seconds=-1)  # ... until it runs out
@@ -43,8 +44,6 @@ def test_a_job_held_by_a_dead_worker_resumes_after_its_lease(sandboxed: World) -
 
 def test_a_step_result_of_a_worker_that_lost_its_lease_is_dropped(world: World, recording: RecordingSandbox) -> None:
     """Worker 1 claims, its lease runs out, worker 2 takes the job: worker 1's late commit changes nothing."""
-    from connector.services import compute_jobs
-
     world.consent("alice")
     world.publish("career-match", world.b)
     job_id = world.request()
@@ -69,12 +68,12 @@ def test_a_step_that_keeps_breaking_gives_up(world: World, recording: RecordingS
 
     world.rt.algorithm_source = Broken()  # type: ignore[assignment]
     worker = ComputeWorker(world.db, world.rt)
-    assert worker.run_once()  # QUEUED -> FETCHING
+    assert worker.run_once()  # QUEUED -> FETCHING, which breaks
     for _ in range(7):
         if world.job(job_id).state == "FAILED":
             break
-        assert worker.run_once()
         _lease(world, job_id, owner=worker.owner, seconds=-1)  # the broken step's lease runs out
+        assert worker.run_once()
     job = world.job(job_id)
     assert job.state == "FAILED" and "gave up after 5 attempts at FETCHING" in job.reason, job.reason
     assert any("broke (OSError)" in e["message"] for e in job.events)

@@ -4,11 +4,11 @@ names the cause, it carries a signed receipt, and the sandbox never saw it."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from compute_to_data import bundle, signing
 from compute_to_data.receipts import verify_receipt
-from connector.persistence.tables import ComputeJobSubjectRow, PrivacyBudgetRow
+from connector.persistence.tables import PrivacyBudgetRow
+from connector.services import subject_results
 from connector.services.algorithm_source import FetchedAlgorithm
 from tests.integration.compute.conftest import (
     B_DID,
@@ -30,7 +30,7 @@ def _refused(world: World, job_id: str, state: str, *fragments: str) -> None:
     assert verified.signer_did == world.connector.settings.participant_id
     assert verified.statement["predicate"]["state"] == state
     with world.db.read_only() as session:
-        assert list(session.scalars(select(ComputeJobSubjectRow).where(ComputeJobSubjectRow.job_id == job_id))) == []
+        assert subject_results.subjects_of(session, job_id) == {}
 
 
 @pytest.fixture(autouse=True)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from compute_to_data.receipts import verify_receipt
-from connector.persistence.tables import AuditEventRow, ComputeJobSubjectRow, PrivacyBudgetRow, PrivacyChargeRow
-from connector.services import audit
+from connector.persistence.tables import AuditEventRow, PrivacyBudgetRow, PrivacyChargeRow
+from connector.services import audit, subject_results
 from tests.integration.compute.conftest import STUDENTS, World
 
 
 def _subjects(world: World, job_id: str) -> dict[str, object]:
     with world.db.read_only() as session:
-        rows = session.scalars(select(ComputeJobSubjectRow).where(ComputeJobSubjectRow.job_id == job_id))
-        return {row.subject_id: row.result for row in rows}
+        return subject_results.subjects_of(session, job_id)
 
 
 def test_a_released_job(sandboxed: World) -> None:

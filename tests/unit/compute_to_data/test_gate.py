@@ -166,6 +166,26 @@ def test_rows_repeating_a_record_are_refused() -> None:
     assert gate(fine).released
 
 
+def test_rows_repeating_a_numeric_record_are_refused_on_the_vectorised_path() -> None:
+    """Numbers-only records and rows take a numpy path; it must refuse exactly what the general path refuses."""
+    m = manifest(subject=[{"name": n, "scope": "subject", "schema": {"type": "number"}} for n in ("a", "b", "c")])
+    records = [{"_record": f"r{i}", "x": float(i), "y": -0.0 if i == 2 else i * 10, "z": 0.5} for i in range(1, 400)]
+    subjects = {f"r{i}": f"s{i}" for i in range(1, 400)}
+
+    def outcome(*rows: dict[str, Any]) -> Any:
+        return gate(request(jsonl(*rows), m, records=records, record_subjects=subjects))
+
+    reordered = outcome({"_record": "r1", "a": 0.5, "b": 10, "c": 1})  # r1's values in another order, 10 == 10.0
+    refused(reordered, "line 1: the row repeats an input record's values")
+    signed_zero = outcome({"_record": "r5", "a": 2, "b": 0.0, "c": 0.5})  # r2's -0.0 equals 0.0
+    refused(signed_zero, "line 1: the row repeats an input record's values")
+    later = outcome({"_record": "r1", "a": 1, "b": 2, "c": 3}, {"_record": "r2", "a": 399, "b": 3990, "c": 0.5})
+    refused(later, "line 2: the row repeats")
+    assert "line 1" not in " ".join(later.reasons)
+    assert outcome({"_record": "r1", "a": 1, "b": 10}).released  # two of r1's three values: not the record
+    assert outcome({"_record": "r1", "a": 1, "b": 10, "c": 0.25}).released
+
+
 def test_min_aggregation_counts_rows_that_carry_the_source() -> None:
     results = jsonl({"_record": "r1", "score": 1}, {"_record": "r2", "track": "x"}, {"_record": "r3"})
     refused(gate(request(results, min_aggregation=2)), "'meanScore' covers fewer than 2 records")
