@@ -1,6 +1,6 @@
 """Benchmark: a compute-to-data job end to end against running the same ONNX model directly, in the same run.
 
-    .venv/bin/python bench/compute_job.py [--rows 10000] [--repeat 5] [--sustained 12] [--no-docker]
+    .venv/bin/python bench/compute_job.py [--rows 10000] [--repeat 9] [--pause 1] [--sustained 12] [--no-docker]
 
 Two real `sovra serve` processes on loopback (SQLite). B publishes the demo's career-matching ONNX model (signed
 with `sovra algorithm sign`); A publishes --rows student records with a compute-only offer and imports a consent
@@ -12,6 +12,8 @@ for each; B negotiates once. One warm-up job lets A fetch and cache the algorith
 - "direct": the same model on the same records in a fresh `python` process with no connector and no sandbox
   (compute_to_data/runtime/onnx_runner.py on host directories): interpreter start, imports, model load, inference,
   results written. Measured interleaved with the jobs, best and median of --repeat.
+- Each measurement (direct run or job) starts --pause seconds after the previous one ended, so that neither runs
+  while the other's leftovers still use the machine (A starts its next pre-started sandbox when it goes idle).
 - "sustained": --sustained jobs submitted at once; jobs per minute from the first submission to the last release.
 
 Each backend (bubblewrap, then docker unless --no-docker) gets its own pair of connectors. Results go to
@@ -153,7 +155,8 @@ def direct_run(algorithm: Path, rows: list[dict[str, Any]], work: Path) -> float
     return elapsed
 
 
-def measure(backend: str, rows: list[dict[str, Any]], repeat: int, sustained: int, root: Path) -> dict[str, Any]:
+def measure(backend: str, rows: list[dict[str, Any]], repeat: int, sustained: int, root: Path,
+            pause: float = 1.0) -> dict[str, Any]:
     school, ai, agreement_id = set_up(root / backend, rows, backend)
     b = ai.management()
     try:
@@ -163,7 +166,9 @@ def measure(backend: str, rows: list[dict[str, Any]], repeat: int, sustained: in
         warm = wait_released(b, [submit(b, school, agreement_id)])[0]
         jobs, direct = [], []
         for _ in range(repeat):  # interleaved, so drift in the machine's load hits both alike
+            time.sleep(pause)
             direct.append(direct_run(algorithm, rows, root / backend / "direct"))
+            time.sleep(pause)
             jobs.append(seconds(wait_released(b, [submit(b, school, agreement_id)])[0]))
         started = time.time()
         batch = wait_released(b, [submit(b, school, agreement_id) for _ in range(sustained)])
@@ -184,7 +189,8 @@ def measure(backend: str, rows: list[dict[str, Any]], repeat: int, sustained: in
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--pause", type=float, default=1.0)
     parser.add_argument("--sustained", type=int, default=12)
     parser.add_argument("--no-docker", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "compute-job.json"))
@@ -195,7 +201,7 @@ def main() -> int:
                                "date": datetime.now(UTC).isoformat(timespec="seconds"), "backends": []}
     try:
         for backend in ("bubblewrap",) + (() if args.no_docker else ("docker",)):
-            run = measure(backend, rows, args.repeat, args.sustained, root)
+            run = measure(backend, rows, args.repeat, args.sustained, root, args.pause)
             results["backends"].append(run)
             print(f"{backend:10s} job {run['job_s']['best']:.3f} s best / {run['job_s']['median']:.3f} s median; "
                   f"direct {run['direct_s']['best']:.3f} s / {run['direct_s']['median']:.3f} s; ratio "

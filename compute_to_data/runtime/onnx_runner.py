@@ -172,6 +172,7 @@ def _stand_by() -> bool:
     import numpy  # noqa: F401
     import onnxruntime  # noqa: F401
 
+    print("ready", flush=True)  # the supervisor reads this line; it is not part of the output
     return sys.stdin.readline().strip() == "go"
 
 

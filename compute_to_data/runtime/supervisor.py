@@ -13,10 +13,11 @@ deadline, then SIGKILL every other process in the sandbox (kill(-1)), and write 
     b"SOVRA-SANDBOX-1\\n" + header JSON line + stdout tail + stderr tail + tar of /output (regular files only)
 
 Standby (config "standby": true): the command starts at once, under the config's limits, with a pipe for stdin,
-and may get ready (the onnx runner imports onnxruntime) while the supervisor waits for one JSON line on its own
-stdin: the job's limits. It lowers the command's rlimits to them (prlimit), pins its CPUs, writes "go" to the
-command's stdin, and only then starts the wall clock. An empty line or EOF discards the standby: the command is
-killed and nothing is written. The job's files are in /algorithm and /input by the time the line comes.
+and gets ready (the onnx runner imports onnxruntime); it says so with one line on its stdout. The supervisor then
+writes READY to its own stdout and waits for one JSON line on its stdin: the job's limits. It lowers the
+command's rlimits to them (prlimit), pins its CPUs, writes "go" to the command's stdin, and only then starts the
+wall clock. An empty line or EOF discards the standby: the command is killed and nothing more is written. The
+job's files are in /algorithm and /input by the time the line comes.
 
 The header says exit code / signal, timed_out, tail lengths and any output problem (a link, a special file, a
 hard link, more bytes than allowed). The host trusts none of it blindly: it caps what it reads and re-checks the
@@ -40,6 +41,7 @@ import tarfile
 import time
 
 MAGIC = b"SOVRA-SANDBOX-1\n"
+READY = b"SOVRA-STANDBY-READY\n"  # standby: the command is ready for its job (written before MAGIC)
 TAIL = 64 * 1024
 OUTPUT = "/output"
 
@@ -112,8 +114,12 @@ def _job_limits(cfg: dict, pid: int) -> None:
 
 
 def _await_job(cfg: dict, proc: subprocess.Popen) -> bool:
-    """Standby: the command is started and getting ready (imports); wait for the host's job line, then apply the
-    job's limits and let the command go. False when the host closed the pipe instead (the standby is discarded)."""
+    """Standby: the command is started and getting ready (imports). Once it says so (one line on its stdout, or
+    it died), tell the host READY; wait for the host's job line, then apply the job's limits and let the command
+    go. False when the host closed the pipe instead (the standby is discarded)."""
+    _read_line(proc.stdout.fileno())
+    sys.stdout.buffer.write(READY)
+    sys.stdout.buffer.flush()
     line = sys.stdin.buffer.readline()
     if not line.strip():
         return False
@@ -125,6 +131,17 @@ def _await_job(cfg: dict, proc: subprocess.Popen) -> bool:
     except OSError:
         pass  # it died while standing by: its exit status tells
     return True
+
+
+def _read_line(fd: int, limit: int = 256) -> bytes:
+    """One short line, a byte at a time (nothing after it is consumed: the rest is the command's stdout tail)."""
+    line = b""
+    while len(line) < limit and not line.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        line += chunk
+    return line
 
 
 def _run(cfg: dict, command: list[str]) -> tuple[dict, bytes, bytes] | None:

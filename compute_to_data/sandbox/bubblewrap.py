@@ -47,6 +47,8 @@ from compute_to_data.sandbox.standby import Slot, StandbyPool, own_folder
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 NOBODY = 65534
 GRACE_SECONDS = 10.0  # beyond wall_seconds, for the sandbox to start and hand /output back
+STANDBY_READY_SECONDS = 60.0  # for a standby to import its runtime
+READY = b"SOVRA-STANDBY-READY\n"  # the same bytes as compute_to_data/runtime/supervisor.py writes
 
 
 class BubblewrapSandbox:
@@ -169,6 +171,9 @@ class BubblewrapSandbox:
         started = self._start(template, standby=True)
         if isinstance(started, SandboxResult):
             raise SandboxUnavailable(started.killed_reason or "the standby sandbox did not start")
+        if not _reads_ready(started, STANDBY_READY_SECONDS):
+            _discard(started)
+            raise SandboxUnavailable(f"a standby sandbox was not ready within {STANDBY_READY_SECONDS:g} s")
         return started
 
     def _start(self, spec: SandboxSpec, *, standby: bool = False) -> subprocess.Popen | SandboxResult:
@@ -347,6 +352,19 @@ def _kill_group(proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _reads_ready(proc: subprocess.Popen, seconds: float) -> bool:
+    """Whether the standby's supervisor says READY in time (read unbuffered: the stream after it is the result)."""
+    assert proc.stdout is not None
+    fd, line, deadline = proc.stdout.fileno(), b"", time.monotonic() + seconds
+    while len(line) < len(READY) and not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, len(READY) - len(line)) if ready else b""
+        if not chunk:
+            return False
+        line += chunk
+    return line == READY
 
 
 def _exits_within(proc: subprocess.Popen, seconds: float) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from compute_to_data.sandbox.base import Limits
-from compute_to_data.sandbox.bubblewrap import BubblewrapSandbox, _supervisor_config
+from compute_to_data.sandbox.bubblewrap import READY, BubblewrapSandbox, _supervisor_config
 from compute_to_data.sandbox.outputs import parse_stream, read_output_file
 from compute_to_data.sandbox.standby import StandbyPool, serves
 from tests.sandbox.conftest import Job
@@ -143,6 +143,7 @@ def test_a_pool_that_cannot_start_standbys_leaves_jobs_to_start_cold(tmp_path: P
 _PROBE = """
 import os, resource, sys, time
 time.sleep(float(sys.argv[1]))           # getting ready (an import), before the job
+print("ready", flush=True)
 if sys.stdin.readline().strip() != "go":
     sys.exit(0)
 limits = {name: resource.getrlimit(getattr(resource, name))[0]
@@ -170,7 +171,8 @@ def _supervise(ready_s: float, work_s: float, job: Limits, *, wait_before_job: f
     line = json.loads(_supervisor_config(job, []))
     line["cpus"] = cpus
     out, _ = proc.communicate(json.dumps(line).encode() + b"\n", timeout=60)
-    stream = parse_stream(out)
+    assert out.startswith(READY), out[:100]  # it said READY before the job came
+    stream = parse_stream(out[len(READY):])
     return stream.header, stream.stdout_tail
 
 
@@ -199,4 +201,4 @@ def test_a_standby_whose_job_never_comes_writes_nothing() -> None:
     config = _supervisor_config(POOL_LIMITS, [], standby=True, nproc=False)
     proc = _supervisor(config, "--", sys.executable, "-c", _PROBE, "0", "0")
     out, _ = proc.communicate(b"", timeout=30)
-    assert proc.returncode == 0 and out == b""
+    assert proc.returncode == 0 and out == READY
