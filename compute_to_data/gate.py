@@ -400,10 +400,9 @@ def _check_verbatim_numbers(index: InputIndex, rows: list[_Row], row_values: lis
                             problems: _Problems) -> None:
     """The numbers-only case of _check_verbatim, vectorised: a row of two or more numbers repeats a record when its
     sorted values equal that record's sorted values (so 3 == 3.0, and -0.0 == 0.0)."""
-    for width, matrix in _sorted_rows(row_values).items():
-        known = index.numeric.get(width)
-        if not known:
-            continue
+    widths = set(map(len, row_values)) & index.numeric.keys()  # a row can only repeat a record as wide as itself
+    for width, matrix in _sorted_rows([values for values in row_values if len(values) in widths]).items():
+        known = index.numeric[width]
         lines = [row.line for row, values in zip(rows, row_values, strict=True) if len(values) == width]
         for line, sorted_values in zip(lines, matrix, strict=True):
             if sorted_values.tobytes() in known:

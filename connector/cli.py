@@ -116,8 +116,22 @@ def _run(settings: Settings) -> None:
     threading.Thread(target=_check_public_url, args=(settings,), daemon=True).start()
     log.info("participant %s, DSP at %s, management API at %s/api/management/v3", settings.participant_id,
              settings.dsp_url, settings.public_url)
-    uvicorn.run(create_app(connector), host=settings.host, port=settings.port, log_level=settings.log_level,
+    app = create_app(connector)
+    _tune_gc()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug")
+
+
+def _tune_gc() -> None:
+    """The start-up objects (modules, routes, schemas, contexts) never become garbage: freeze them out of the
+    collector's scans. And collect the youngest generation less often: a compute job allocates hundreds of
+    thousands of small objects (records, result rows), and at the default threshold (700) the collector's passes,
+    with their full scans of every long-lived object, took a fifth of a job's gate."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def _check_public_url(settings: Settings, attempts: int = 20) -> bool:
