@@ -119,9 +119,9 @@ def _gate(request: GateRequest, rng: np.random.Generator) -> GateOutcome:
     if problems:
         return problems.refusal()
     index = request.index if request.index is not None else index_input(request.records)
-    rows = _check_rows(request, index, parsed, problems)
+    rows, checked = _check_rows(request, index, parsed, problems)
     _check_verbatim(index, rows, problems)
-    aggregates, noise = _aggregates(request, rows, rng, problems)
+    aggregates, noise = _aggregates(request, rows, checked, rng, problems)
     subject_results = _subject_results(request, rows, problems)
     released_bytes = len(canonical_json(aggregates))
     if released_bytes > request.max_output_bytes:
@@ -231,7 +231,9 @@ def _quick_column(schema: Mapping[str, Any]) -> Callable[[list[Any]], bool] | No
 
 
 def _check_rows(request: GateRequest, index: InputIndex, parsed: list[tuple[int, int, dict[str, Any]]],
-                problems: _Problems) -> list[_Row]:
+                problems: _Problems) -> tuple[list[_Row], dict[str, list[Any]]]:
+    """The rows with a known, unique `_record`; and the columns that passed the quick check whole (every value a
+    finite number within the schema's bounds, or all booleans, or all strings), which the aggregates reuse."""
     known = index.keys
     specs = {o.name: o for o in request.manifest.subject_outputs()}
     seen: set[str] = set()
@@ -252,13 +254,16 @@ def _check_rows(request: GateRequest, index: InputIndex, parsed: list[tuple[int,
             if not row.fields.keys() <= specs.keys():
                 problems.add(f"results.jsonl line {row.line}: a field that is not a declared subject-scope output "
                              f"(the manifest declares: {', '.join(sorted(specs)) or 'none'})")
+    checked: dict[str, list[Any]] = {}
     for name in sorted(names & specs.keys()):
         quick = _quick_column(specs[name].schema)
-        if quick is not None and quick([row.fields[name] for row in rows if name in row.fields]):
+        column = [row.fields[name] for row in rows if name in row.fields]
+        if quick is not None and quick(column):
+            checked[name] = column
             continue
         _check_values(name, specs[name].schema, [(row.line, row.fields[name]) for row in rows if name in row.fields],
                       problems)
-    return rows
+    return rows, checked
 
 
 def _check_values(name: str, schema: Mapping[str, Any], column: list[tuple[int, Any]], problems: _Problems) -> None:
@@ -457,7 +462,7 @@ def noise_scale(sens: float, epsilon: float, mechanism: str, delta: float) -> fl
     return sens / epsilon
 
 
-def _aggregates(request: GateRequest, rows: list[_Row], rng: np.random.Generator,
+def _aggregates(request: GateRequest, rows: list[_Row], checked: Mapping[str, list[Any]], rng: np.random.Generator,
                 problems: _Problems) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     specs = request.manifest.aggregate_outputs()
     if not specs:
@@ -479,7 +484,9 @@ def _aggregates(request: GateRequest, rows: list[_Row], rng: np.random.Generator
     noise: dict[str, dict[str, float]] = {}
     for spec in specs:
         assert spec.source is not None
-        values = [row.fields[spec.source] for row in rows if row.fields.get(spec.source) is not None]
+        values = checked.get(spec.source)  # a column the quick check passed whole has no null in it
+        if values is None:
+            values = [row.fields[spec.source] for row in rows if row.fields.get(spec.source) is not None]
         if len(values) < floor:
             problems.add(f"aggregate {spec.name!r} covers fewer than {floor} records (minAggregationSize)")
             continue
