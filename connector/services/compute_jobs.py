@@ -346,8 +346,11 @@ def _step_running(db: Database, rt: Runtime, job: ComputeJobRow, owner: str) -> 
     spec = SandboxSpec(command=_command(manifest), algorithm_dir=algorithm_dir, input_dir=input_dir,
                        output_dir=output_dir, limits=limits, gpu=manifest.resources.gpu, image=manifest.image)
     running = _start_run(rt.sandbox, spec)
-    staged.complete()  # while the sandbox runs: GATING and the scrubber need them
-    secrets = staged.secrets or []
+    try:
+        staged.complete()  # while the sandbox runs: GATING and the scrubber need them
+    except Exception:  # noqa: BLE001 - then the gate indexes the input itself, and refuses what it cannot
+        log.exception("compute job %s: indexing the staged input failed", job.id)
+    secrets = staged.secrets if staged.secrets is not None else input_strings(records)
     try:
         result = running.result()
     except Exception as exc:  # noqa: BLE001 - the backend broke: the job failed, the connector stays up
