@@ -80,14 +80,12 @@ class BubblewrapSandbox:
     def available(self) -> Availability:
         if self._availability is None:
             self._availability = self._probe()
-            if self._availability.ok and self._pool is not None:
-                self._pool.fill()
         return self._availability
 
     def prepare(self) -> None:
-        """Top up the standbys; the compute worker calls it when it has nothing to do, so that starting them never
-        takes a core from a running job."""
-        if self._pool is not None and self.available().ok:
+        """Top up the standbys once jobs have used them (a connector that never computes keeps none); the compute
+        worker calls it when it has nothing to do, so that starting them never takes a core from a running job."""
+        if self._pool is not None and self._pool.used and self.available().ok:
             self._pool.fill()
 
     def close(self) -> None:

@@ -103,6 +103,7 @@ class StandbyPool:
         self._wanted = threading.Event()
         self._filler: threading.Thread | None = None
         self._closed = False
+        self.used = False  # a job has asked for a standby: until then none is kept (a connector may never compute)
 
     def fill(self) -> None:
         """Start what is missing, in the background (starting a standby takes a few hundred ms of CPU).
@@ -121,8 +122,13 @@ class StandbyPool:
         while True:
             self._wanted.wait()
             self._wanted.clear()
-            if not self._fill():
-                return
+            try:
+                if not self._fill():
+                    return
+            except Exception:  # noqa: BLE001 - e.g. the slot folder went: the next fill() tries again
+                if self._closed:
+                    return
+                log.exception("could not prepare a standby sandbox; jobs start cold")
 
     def _fill(self) -> bool:
         """Start standbys until every command has `size` ready; False once the pool is closed."""
@@ -149,6 +155,7 @@ class StandbyPool:
         """A live standby for `spec`, or None: the caller starts cold, and the pool starts filling now."""
         if not serves(spec, self.limits):
             return None
+        self.used = True
         taken = None
         with self._lock:
             ready = self._ready.get(tuple(spec.command), [])

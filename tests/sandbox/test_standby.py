@@ -43,7 +43,7 @@ def standby_box(tmp_path_factory: pytest.TempPathFactory) -> BubblewrapSandbox:
 
 def _ready(box: BubblewrapSandbox, timeout: float = 30.0) -> list:
     """Wait until the pool has its standby; the started processes."""
-    box.prepare()
+    box._pool.fill()  # type: ignore[union-attr]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready = [slot.handle for slots in box._pool._ready.values() for slot in slots]  # type: ignore[union-attr]
@@ -82,6 +82,16 @@ def test_each_standby_serves_one_job_and_leaves_no_process(standby_box: Bubblewr
     standby_box.close()
     assert second.poll() is not None, "closing the sandbox stops its standbys"
     assert not standby_box._pool.root.exists()  # type: ignore[union-attr]
+
+
+def test_no_standby_is_kept_before_a_job_asks_for_one(standby_box: BubblewrapSandbox, job: Job) -> None:
+    standby_box.prepare()  # what the idle worker does; nothing has asked yet
+    time.sleep(0.5)
+    assert not any(standby_box._pool._ready.values()) and not standby_box._pool.used  # type: ignore[union-attr]
+    _onnx_job(job)
+    first = standby_box.run(job.spec(RUNNER, limits=JOB_LIMITS))
+    assert first.exit_code == 0 and not first.standby  # the first job starts cold and makes the pool fill
+    assert _ready(standby_box)
 
 
 def test_a_dead_standby_is_never_used(standby_box: BubblewrapSandbox, job: Job) -> None:
