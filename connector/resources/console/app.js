@@ -50,7 +50,10 @@ async function route() {
   }
   if (window.matchMedia("(max-width: 760px)").matches) collapseNav(true);
   document.title = `${page.title} · Sovra console`;
-  const root = h("div", { class: "page", dataset: { page: page.path } });
+  // Focus moves to the new page's heading only if the user has not moved it while the page loaded:
+  // a keyboard user who tabbed to the menu meanwhile keeps her place.
+  const focusBefore = document.activeElement;
+  const root = h("div", { class: "page", dataset: { page: page.path }, "aria-busy": "true" });
   $("page").replaceChildren(root);
   const ctx = {
     root, params, features: available,
@@ -62,8 +65,10 @@ async function route() {
   } catch (error) {
     root.append(h("div", { class: "error", role: "alert" }, error.message || String(error)));
   }
+  root.setAttribute("aria-busy", "false");
   const heading = root.querySelector("h1");
-  if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+  const untouched = document.activeElement === focusBefore || document.activeElement === document.body;
+  if (heading && untouched) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
 }
 
 function collapseNav(collapsed) {
@@ -106,6 +111,7 @@ async function start() {
     return;
   }
   const session = await loadSession();
+  if (!$("nav").hidden) return;  // signed in through the form while the session check was under way
   if (session) await enter(session); else showSignIn("");
 }
 
