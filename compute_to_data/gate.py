@@ -26,6 +26,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -119,8 +120,8 @@ def _gate(request: GateRequest, rng: np.random.Generator) -> GateOutcome:
     if problems:
         return problems.refusal()
     index = request.index if request.index is not None else index_input(request.records)
-    rows, checked = _check_rows(request, index, parsed, problems)
-    _check_verbatim(index, rows, problems)
+    rows, checked, columns = _check_rows(request, index, parsed, problems)
+    _check_verbatim(index, rows, problems, columns)
     aggregates, noise = _aggregates(request, rows, checked, rng, problems)
     subject_results = _subject_results(request, rows, problems)
     released_bytes = len(canonical_json(aggregates))
@@ -157,6 +158,9 @@ def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tup
     except UnicodeDecodeError:
         problems.add("results.jsonl is not UTF-8")
         return []
+    quick = _parse_plain(raw, record_count)
+    if quick is not None:
+        return quick
     parsed: list[tuple[int, int, dict[str, Any]]] = []
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
@@ -174,6 +178,22 @@ def _parse_lines(raw: bytes, record_count: int, problems: _Problems) -> list[tup
             continue
         parsed.append((number, len(line), row))
     return parsed
+
+
+def _parse_plain(raw: bytes, record_count: int) -> list[tuple[int, int, dict[str, Any]]] | None:
+    """The usual file (one JSON object per line, no blank line, orjson reads every line) in C-level passes; None
+    otherwise, and _parse_lines goes line by line for the verdict and the reasons. Same rows either way: a line
+    orjson reads is one the line-by-line path reads with orjson too."""
+    lines = raw[:-1].split(b"\n") if raw.endswith(b"\n") else raw.split(b"\n")
+    if not raw or len(lines) > record_count:
+        return None
+    try:
+        rows = list(map(orjson.loads, lines))
+    except orjson.JSONDecodeError:
+        return None
+    if set(map(type, rows)) != {dict}:
+        return None
+    return list(zip(range(1, len(rows) + 1), map(len, lines), rows, strict=True))
 
 
 _QUICK_KEYS = frozenset({"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "$schema",
@@ -231,11 +251,56 @@ def _quick_column(schema: Mapping[str, Any]) -> Callable[[list[Any]], bool] | No
 
 
 def _check_rows(request: GateRequest, index: InputIndex, parsed: list[tuple[int, int, dict[str, Any]]],
-                problems: _Problems) -> tuple[list[_Row], dict[str, list[Any]]]:
-    """The rows with a known, unique `_record`; and the columns that passed the quick check whole (every value a
-    finite number within the schema's bounds, or all booleans, or all strings), which the aggregates reuse."""
+                problems: _Problems) -> tuple[list[_Row], dict[str, list[Any]], dict[str, list[Any]] | None]:
+    """The rows with a known, unique `_record`; the columns that passed the quick check whole (every value a
+    finite number within the schema's bounds, or all booleans, or all strings), which the aggregates reuse; and
+    all columns when every row has the same fields (else None)."""
     known = index.keys
     specs = {o.name: o for o in request.manifest.subject_outputs()}
+    rows = _plain_rows(parsed, known)
+    if rows is None:
+        rows = _rows_one_by_one(parsed, known, problems)
+    names: set[str] = set().union(*map(_fields_of, rows))
+    if names - specs.keys():
+        for row in rows:
+            if not row.fields.keys() <= specs.keys():
+                problems.add(f"results.jsonl line {row.line}: a field that is not a declared subject-scope output "
+                             f"(the manifest declares: {', '.join(sorted(specs)) or 'none'})")
+    checked: dict[str, list[Any]] = {}
+    columns = _columns(rows)
+    for name in sorted(names & specs.keys()):
+        quick = _quick_column(specs[name].schema)
+        column = columns[name] if columns is not None else [row.fields[name] for row in rows if name in row.fields]
+        if quick is not None and quick(column):
+            checked[name] = column
+            continue
+        _check_values(name, specs[name].schema, [(row.line, row.fields[name]) for row in rows if name in row.fields],
+                      problems)
+    return rows, checked, columns
+
+
+def _plain_rows(parsed: list[tuple[int, int, dict[str, Any]]], known: frozenset[str]) -> list[_Row] | None:
+    """The usual case in C-level passes: every `_record` a known input key, each once. None otherwise, and
+    _rows_one_by_one says which lines are wrong. Either way `_record` leaves the row's fields."""
+    numbers, chars, fields = zip(*parsed, strict=True) if parsed else ((), (), ())
+    keys = list(map(_pop_record, fields))
+    if set(map(type, keys)) <= {str} and len(set(keys)) == len(keys) and known.issuperset(keys):
+        return list(map(_Row, numbers, keys, fields, chars))
+    for row, key in zip(fields, keys, strict=True):  # put them back for the line-by-line pass
+        if key is not _ABSENT:
+            row["_record"] = key
+    return None
+
+
+_ABSENT = object()
+
+
+def _pop_record(row: dict[str, Any]) -> Any:
+    return row.pop("_record", _ABSENT)
+
+
+def _rows_one_by_one(parsed: list[tuple[int, int, dict[str, Any]]], known: frozenset[str],
+                     problems: _Problems) -> list[_Row]:
     seen: set[str] = set()
     rows: list[_Row] = []
     for number, chars, row in parsed:
@@ -248,22 +313,23 @@ def _check_rows(request: GateRequest, index: InputIndex, parsed: list[tuple[int,
             continue
         seen.add(key)
         rows.append(_Row(number, key, row, chars))
-    names: set[str] = set().union(*(row.fields for row in rows))
-    if names - specs.keys():
-        for row in rows:
-            if not row.fields.keys() <= specs.keys():
-                problems.add(f"results.jsonl line {row.line}: a field that is not a declared subject-scope output "
-                             f"(the manifest declares: {', '.join(sorted(specs)) or 'none'})")
-    checked: dict[str, list[Any]] = {}
-    for name in sorted(names & specs.keys()):
-        quick = _quick_column(specs[name].schema)
-        column = [row.fields[name] for row in rows if name in row.fields]
-        if quick is not None and quick(column):
-            checked[name] = column
-            continue
-        _check_values(name, specs[name].schema, [(row.line, row.fields[name]) for row in rows if name in row.fields],
-                      problems)
-    return rows, checked
+    return rows
+
+
+def _columns(rows: list[_Row]) -> dict[str, list[Any]] | None:
+    """Every field's column in one transposition when all rows have the same fields in the same order (what a
+    runner writes); None otherwise."""
+    if not rows:
+        return {}
+    fields = list(map(_fields_of, rows))
+    shapes = set(map(tuple, fields))
+    if len(shapes) != 1:
+        return None
+    names = shapes.pop()
+    return dict(zip(names, map(list, zip(*map(dict.values, fields), strict=True)), strict=True)) if names else {}
+
+
+_fields_of = attrgetter("fields")
 
 
 def _check_values(name: str, schema: Mapping[str, Any], column: list[tuple[int, Any]], problems: _Problems) -> None:
@@ -355,10 +421,14 @@ def index_input(records: Sequence[Mapping[str, Any]]) -> InputIndex:
     return InputIndex(keys, False, _sorted_bytes(numeric), by_prefix, covering)
 
 
-def _check_verbatim(index: InputIndex, rows: list[_Row], problems: _Problems) -> None:
+def _check_verbatim(index: InputIndex, rows: list[_Row], problems: _Problems,
+                    columns: Mapping[str, list[Any]] | None = None) -> None:
     """Refuse output that carries input data: a string containing an input string of 8+ characters, or a row whose
     values equal an input record's values (records of two or more values), or include all of them (when at least
     one of those is text)."""
+    if index.numbers_only and columns is not None and _only_numbers(list(columns.values())):
+        _check_verbatim_columns(index, rows, list(columns.values()), problems)
+        return
     row_values = [list(row.fields.values()) for row in rows]
     if index.numbers_only and _only_numbers(row_values):
         _check_verbatim_numbers(index, rows, row_values, problems)
@@ -399,6 +469,18 @@ def _numbers_only(records: Sequence[Mapping[str, Any]]) -> bool:
     for record in records:
         kinds.update(map(type, record.values()))
     return set(kinds) <= _NUMBER_TYPES | {str} and kinds[str] == len(records) and all("_record" in r for r in records)
+
+
+def _check_verbatim_columns(index: InputIndex, rows: list[_Row], columns: list[list[Any]],
+                            problems: _Problems) -> None:
+    """_check_verbatim_numbers when every row has the same number fields: the sorted rows come from the columns."""
+    known = index.numeric.get(len(columns))
+    if len(columns) < 2 or not known or not rows:
+        return
+    matrix = np.sort(np.asarray(columns, dtype=float).T, axis=1) + 0.0
+    for row, sorted_values in zip(rows, matrix, strict=True):
+        if sorted_values.tobytes() in known:
+            problems.add(f"results.jsonl line {row.line}: the row repeats an input record's values")
 
 
 def _check_verbatim_numbers(index: InputIndex, rows: list[_Row], row_values: list[list[Any]],

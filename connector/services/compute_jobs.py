@@ -30,7 +30,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -472,8 +472,7 @@ def finish(session: Session, rt: Runtime, job: ComputeJobRow, state: JobState, m
     if job.receipt is None:
         _event(session, rt, job, "no run receipt: this connector has no signing key", state=job.state)
     compute_transfers.job_finished(session, rt, job)
-    folder = job_dir(rt, job.id)
-    after_commit(session, lambda: shutil.rmtree(folder, ignore_errors=True))  # the staged records go with the job
+    after_commit(session, lambda: discard_job_dir(rt, job.id))  # the staged records go with the job
 
 
 def sign_receipt(session: Session, rt: Runtime, job: ComputeJobRow) -> dict[str, Any] | None:
@@ -498,8 +497,39 @@ def sign_receipt(session: Session, rt: Runtime, job: ComputeJobRow) -> dict[str,
 
 
 def job_dir(rt: Runtime, job_id: str) -> Path:
-    root = rt.settings.c2d_work_dir or rt.settings.data_dir / "c2d"
-    return Path(root) / "jobs" / job_id
+    return _work_root(rt) / "jobs" / job_id
+
+
+def _work_root(rt: Runtime) -> Path:
+    return Path(rt.settings.c2d_work_dir or rt.settings.data_dir / "c2d")
+
+
+_CLEANER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sovra-c2d-cleanup")
+
+
+def discard_job_dir(rt: Runtime, job_id: str) -> None:
+    """Remove an ended job's folder (its staged records among them). It is renamed away at once, so nothing of
+    the job is left under jobs/, and deleted by a thread of its own: the job's release is on its way meanwhile.
+    What a crash leaves in the trash goes at the next `empty_trash`."""
+    trash = _work_root(rt) / "trash"
+    target = trash / f"{job_id}-{uuid.uuid4().hex[:8]}"
+    try:
+        trash.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.rename(job_dir(rt, job_id), target)
+    except FileNotFoundError:
+        return
+    except OSError:
+        shutil.rmtree(job_dir(rt, job_id), ignore_errors=True)
+        return
+    _CLEANER.submit(shutil.rmtree, target, True)
+
+
+def empty_trash(rt: Runtime) -> None:
+    """Delete what discard_job_dir left behind (after a crash, or a cleanup thread that did not get to it)."""
+    trash = _work_root(rt) / "trash"
+    if trash.is_dir():
+        for entry in trash.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _resolver(rt: Runtime) -> signing.DidDocumentResolver:

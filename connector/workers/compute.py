@@ -37,6 +37,12 @@ from connector.settings import Settings
 
 log = logging.getLogger("sovra.compute")
 
+# When a job ends, its release is still on its way: A's TransferStart, B's pull of the document, B's receipt check.
+# Indexing the job's subjects and starting a standby sandbox both take a core for a while, so they wait until the
+# worker has had nothing to do for this long (a job that comes in meanwhile goes first).
+IDLE_GRACE_SECONDS = 0.25
+BUSY_INDEX_BACKLOG = 4  # with jobs queued back to back, subjects are indexed once this many batches wait
+
 
 def sandbox_options(settings: Settings) -> dict[str, Any]:
     """The backend's constructor options from the settings: bubblewrap keeps --c2d-standby pre-started sandboxes,
@@ -146,15 +152,29 @@ class ComputeWorker:
             except Exception:  # keep running: one broken job or a database hiccup must not stop all jobs
                 log.exception("compute worker pass failed")
                 worked = False
-            if not worked:
-                self._prepare_sandbox()
-                self._wake.wait(self._poll)
+            if worked:
+                continue
+            if self._wake.wait(IDLE_GRACE_SECONDS):  # a job came in: it goes before the housekeeping
                 self._wake.clear()
+                continue
+            self._housekeep()
+            self._wake.wait(self._poll)
+            self._wake.clear()
 
-    def _index_subjects(self) -> None:
-        """Subject batches of ended jobs become indexed rows (subject_results.py); readers see them either way."""
+    def _housekeep(self) -> None:
+        """Idle: index subjects, delete ended jobs' folders left behind, get the sandbox ready for the next job."""
+        self._index_subjects()
         try:
-            while subject_results.pending(self._db) and subject_results.index_batches(self._db):
+            compute_jobs.empty_trash(self._rt)
+        except OSError:  # retried at the next idle pass
+            log.exception("emptying the compute work folder's trash failed")
+        self._prepare_sandbox()
+
+    def _index_subjects(self, backlog: int = 1) -> None:
+        """Subject batches of ended jobs become indexed rows (subject_results.py); readers see them either way.
+        Only when `backlog` batches or more wait."""
+        try:
+            while subject_results.pending(self._db, backlog) and subject_results.index_batches(self._db):
                 pass
         except Exception:  # noqa: BLE001 - retried at the next pass; never stops the worker
             log.exception("indexing the subjects of ended jobs failed")
@@ -169,9 +189,9 @@ class ComputeWorker:
                 log.exception("preparing the sandbox failed")
 
     def run_once(self) -> bool:
-        """Index the subjects of jobs that ended, then claim one due job and run its steps while the lease holds;
-        False when nothing was due."""
-        self._index_subjects()
+        """Claim one due job and run its steps while the lease holds; False when nothing was due. Under a queue of
+        jobs, the subjects of ended jobs are indexed here once a few batches wait; otherwise when idle."""
+        self._index_subjects(backlog=BUSY_INDEX_BACKLOG)
         job_id = self.claim()
         if job_id is None:
             return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 
 from compute_to_data.receipts import verify_receipt
@@ -172,3 +174,19 @@ def test_only_consenting_records_and_declared_columns_reach_the_input(sandboxed:
     assert "subject" not in given["records.jsonl"] and "email" not in given["records.jsonl"]
     assert json.loads(given["parameters.json"])["dpEpsilon"] == 0.5
     assert not job_dir(world.rt, job.id).exists(), "the staged input must not outlive the job"
+    trash = job_dir(world.rt, job.id).parent.parent / "trash"
+    for _ in range(100):  # the cleanup thread deletes what the job's end renamed away
+        if not any(trash.iterdir()):
+            break
+        time.sleep(0.02)
+    assert not any(trash.iterdir()), "the ended job's folder is still in the trash"
+
+
+def test_what_a_crash_left_in_the_trash_goes_at_the_next_idle_pass(sandboxed: World) -> None:
+    from connector.services.compute_jobs import empty_trash, job_dir
+
+    leftover = job_dir(sandboxed.rt, "x").parent.parent / "trash" / "crashed-job-1234" / "input"
+    leftover.mkdir(parents=True)
+    (leftover / "records.jsonl").write_text('{"_record": "r1"}\n')
+    empty_trash(sandboxed.rt)
+    assert not any(leftover.parent.parent.iterdir())

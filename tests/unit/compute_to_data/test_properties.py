@@ -96,3 +96,45 @@ def test_the_gates_quick_schema_check_never_accepts_what_jsonschema_refuses(sche
     assert quick is not None
     if quick(value):
         assert validator_for(schema)(schema).is_valid(value), (schema, value)
+
+
+NUMERIC_MANIFEST = {**MANIFEST, "outputs": [
+    {"name": "y", "scope": "subject", "schema": {"type": "number", "minimum": 0, "maximum": 1}},
+    {"name": "w", "scope": "subject", "schema": {"type": "number"}},
+    {"name": "m", "scope": "aggregate", "source": "y", "reducer": "mean", "bounds": [0, 1]}]}
+NUMERIC_RECORDS = [{"_record": f"r{i}", "a": i / 10, "b": 0.5} for i in range(5)]
+NUMERIC_REQUEST = GateRequest(manifest=parse_manifest(NUMERIC_MANIFEST), records=NUMERIC_RECORDS,
+                              record_subjects={f"r{i}": f"s{i}" for i in range(5)}, results_jsonl=b"", epsilon=1.0,
+                              min_aggregation=2, max_output_bytes=10_000)
+numeric_rows = st.fixed_dictionaries(
+    {"_record": st.sampled_from(["r0", "r1", "r2", "r3", "r4", "r9"]),
+     "y": st.sampled_from([0.0, 0.1, 0.5, 1.0, 1.5, 0.3]), "w": st.sampled_from([0.5, 0.2, 3, "x"])},
+    optional={"z": st.just(1.0)})
+result_lines = st.one_of(
+    numeric_rows.map(lambda r: json.dumps(r).encode()),
+    numeric_rows.map(lambda r: json.dumps({k: v for k, v in r.items() if k != "_record"}).encode()),
+    st.sampled_from([b"", b"  ", b"[1, 2]", b"not json", b'{"_record": "r1", "y": NaN}', b'{"_record": "r0"}\r',
+                     b'{"_record": "r1", "y": 0.5, "w": 1e400}', b'{"_record": "r2", "y": 0.5}, {"_record": "r3"}']))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(result_lines, max_size=7), st.booleans())
+def test_the_gates_fast_paths_decide_exactly_as_the_line_by_line_path(lines: list[bytes], final_newline: bool) -> None:
+    """The whole-file parse, the whole-column rows and the column-wise verbatim check are shortcuts for files a
+    runner usually writes; on any file they must give the same verdict, reasons and results as the slow path."""
+    from dataclasses import replace
+    from unittest import mock
+
+    import numpy as np
+
+    from compute_to_data import gate as gate_module
+
+    results = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    request = replace(NUMERIC_REQUEST, results_jsonl=results)
+    fast = gate(request, rng=np.random.default_rng(7))
+    with mock.patch.object(gate_module, "_parse_plain", lambda raw, count: None), \
+            mock.patch.object(gate_module, "_plain_rows", lambda parsed, known: None), \
+            mock.patch.object(gate_module, "_columns", lambda rows: None):
+        slow = gate(request, rng=np.random.default_rng(7))
+    assert (fast.released, fast.reasons, fast.subject_results, fast.aggregates) == \
+        (slow.released, slow.reasons, slow.subject_results, slow.aggregates)
