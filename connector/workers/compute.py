@@ -83,19 +83,19 @@ class LazySandbox:
 
     def prepare(self) -> None:
         """Let the backend get ready for the next job (bubblewrap tops up its standbys); only once it is open."""
-        with self._lock:
-            sandbox = self._opened[0] if self._opened else None
-        prepare = getattr(sandbox, "prepare", None)
-        if prepare is not None:
-            prepare()
+        self._on_opened("prepare")
 
     def close(self) -> None:
         """Stop what the backend keeps running between jobs (bubblewrap's standbys)."""
+        self._on_opened("close")
+
+    def _on_opened(self, method: str) -> None:
+        """Call the opened backend's `method`, if it has one; nothing before the backend is open."""
         with self._lock:
             sandbox = self._opened[0] if self._opened else None
-        close = getattr(sandbox, "close", None)
-        if close is not None:
-            close()
+        call = getattr(sandbox, method, None)
+        if call is not None:
+            call()
 
     def _open(self) -> tuple[Sandbox | None, str]:
         with self._lock:

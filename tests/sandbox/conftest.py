@@ -36,12 +36,16 @@ def _make(name: str) -> Sandbox:
 
 @pytest.fixture(params=BACKENDS)
 def sandbox(request: pytest.FixtureRequest) -> Sandbox:
-    box = _make(request.param)
+    return usable_or_skip(_make(request.param), request.param)
+
+
+def usable_or_skip(box: Sandbox, name: str) -> Sandbox:
+    """`box` when it can run here; otherwise a skip with the reason, or a failure under SOVRA_REQUIRE_SANDBOXES."""
     availability = box.available()
     if not availability.ok:
         if os.environ.get("SOVRA_REQUIRE_SANDBOXES"):
-            pytest.fail(f"sandbox backend {request.param} is required but unavailable: {availability.reason}")
-        pytest.skip(f"{request.param} unavailable: {availability.reason}")
+            pytest.fail(f"sandbox backend {name} is required but unavailable: {availability.reason}")
+        pytest.skip(f"{name} unavailable: {availability.reason}")
     return box
 
 

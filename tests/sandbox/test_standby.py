@@ -20,7 +20,7 @@ from compute_to_data.sandbox.base import Limits
 from compute_to_data.sandbox.bubblewrap import READY, BubblewrapSandbox, _supervisor_config
 from compute_to_data.sandbox.outputs import parse_stream, read_output_file
 from compute_to_data.sandbox.standby import StandbyPool, serves
-from tests.sandbox.conftest import Job
+from tests.sandbox.conftest import Job, usable_or_skip
 from tests.sandbox.test_contract import _tiny_model
 
 SUPERVISOR = Path(__file__).resolve().parents[2] / "compute_to_data" / "runtime" / "supervisor.py"
@@ -32,11 +32,7 @@ JOB_LIMITS = Limits(wall_seconds=30, cpu_seconds=20, memory_mb=1024, output_max_
 @pytest.fixture
 def standby_box(tmp_path_factory: pytest.TempPathFactory) -> BubblewrapSandbox:
     box = BubblewrapSandbox(standby=1, standby_dir=tmp_path_factory.mktemp("standby"), standby_limits=POOL_LIMITS)
-    availability = box.available()
-    if not availability.ok:
-        if os.environ.get("SOVRA_REQUIRE_SANDBOXES"):
-            pytest.fail(f"bubblewrap is required but unavailable: {availability.reason}")
-        pytest.skip(f"bubblewrap unavailable: {availability.reason}")
+    usable_or_skip(box, "bubblewrap")
     yield box
     box.close()
 
