@@ -47,10 +47,9 @@ def index_batches(db: Database, limit: int = 4) -> int:
     return done
 
 
-def pending(db: Database, at_least: int = 1) -> bool:
-    """Whether at least `at_least` batches wait to be indexed."""
+def pending(db: Database) -> bool:
     with db.read_only() as session:
-        return len(session.scalars(select(ComputeJobSubjectBatchRow.job_id).limit(at_least)).all()) >= at_least
+        return session.scalar(select(ComputeJobSubjectBatchRow.job_id).limit(1)) is not None
 
 
 def jobs_of(session: Session, subject: str) -> list[tuple[ComputeJobRow, Any]]:

@@ -41,7 +41,6 @@ log = logging.getLogger("sovra.compute")
 # Indexing the job's subjects and starting a standby sandbox both take a core for a while, so they wait until the
 # worker has had nothing to do for this long (a job that comes in meanwhile goes first).
 IDLE_GRACE_SECONDS = 0.25
-BUSY_INDEX_BACKLOG = 4  # with jobs queued back to back, subjects are indexed once this many batches wait
 
 
 def sandbox_options(settings: Settings) -> dict[str, Any]:
@@ -170,11 +169,10 @@ class ComputeWorker:
             log.exception("emptying the compute work folder's trash failed")
         self._prepare_sandbox()
 
-    def _index_subjects(self, backlog: int = 1) -> None:
-        """Subject batches of ended jobs become indexed rows (subject_results.py); readers see them either way.
-        Only when `backlog` batches or more wait."""
+    def _index_subjects(self) -> None:
+        """Subject batches of ended jobs become indexed rows (subject_results.py); readers see them either way."""
         try:
-            while subject_results.pending(self._db, backlog) and subject_results.index_batches(self._db):
+            while subject_results.pending(self._db) and subject_results.index_batches(self._db):
                 pass
         except Exception:  # noqa: BLE001 - retried at the next pass; never stops the worker
             log.exception("indexing the subjects of ended jobs failed")
@@ -189,12 +187,13 @@ class ComputeWorker:
                 log.exception("preparing the sandbox failed")
 
     def run_once(self) -> bool:
-        """Claim one due job and run its steps while the lease holds; False when nothing was due. Under a queue of
-        jobs, the subjects of ended jobs are indexed here once a few batches wait; otherwise when idle."""
-        self._index_subjects(backlog=BUSY_INDEX_BACKLOG)
+        """Claim one due job and run its steps while the lease holds; False when nothing was due. With a job
+        claimed, the subjects of jobs that ended are indexed first (a queue of jobs never waits for an idle
+        moment); with none, that waits for the idle pass."""
         job_id = self.claim()
         if job_id is None:
             return False
+        self._index_subjects()
         compute_jobs.run_job(self._db, self._rt, job_id, self.owner)
         return True
 
