@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
@@ -280,23 +281,14 @@ def _check_rows(request: GateRequest, index: InputIndex, parsed: list[tuple[int,
 
 
 def _plain_rows(parsed: list[tuple[int, int, dict[str, Any]]], known: frozenset[str]) -> list[_Row] | None:
-    """The usual case in C-level passes: every `_record` a known input key, each once. None otherwise, and
-    _rows_one_by_one says which lines are wrong. Either way `_record` leaves the row's fields."""
+    """The usual case in C-level passes: every `_record` a known input key, each once; `_record` then leaves the
+    rows' fields. None otherwise (nothing changed), and _rows_one_by_one says which lines are wrong."""
     numbers, chars, fields = zip(*parsed, strict=True) if parsed else ((), (), ())
-    keys = list(map(_pop_record, fields))
-    if set(map(type, keys)) <= {str} and len(set(keys)) == len(keys) and known.issuperset(keys):
-        return list(map(_Row, numbers, keys, fields, chars))
-    for row, key in zip(fields, keys, strict=True):  # put them back for the line-by-line pass
-        if key is not _ABSENT:
-            row["_record"] = key
-    return None
-
-
-_ABSENT = object()
-
-
-def _pop_record(row: dict[str, Any]) -> Any:
-    return row.pop("_record", _ABSENT)
+    keys = list(map(dict.get, fields, repeat("_record")))
+    if not (set(map(type, keys)) <= {str} and len(set(keys)) == len(keys) and known.issuperset(keys)):
+        return None
+    deque(map(dict.pop, fields, repeat("_record")), maxlen=0)
+    return list(map(_Row, numbers, keys, fields, chars))
 
 
 def _rows_one_by_one(parsed: list[tuple[int, int, dict[str, Any]]], known: frozenset[str],
