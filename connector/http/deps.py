@@ -20,14 +20,22 @@ from connector.persistence.replay import record_token_id
 from identity.errors import ReplayedTokenError
 
 
-def get_connector(request: Request) -> Connector:
+async def get_connector(request: Request) -> Connector:
+    """Async on purpose: FastAPI runs a plain `def` dependency on the thread pool, one hop per request."""
     return request.app.state.connector
 
 
 async def verified_participant(request: Request) -> Participant:
-    """Check the caller's token (DID resolution may block on the network, so off the event loop)."""
+    """Check the caller's token: on the event loop when its DID document is at hand, else on a worker thread
+    (resolving a DID may block on the network)."""
     connector: Connector = request.app.state.connector
-    return await run_in_threadpool(connector.identity.verify, request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    without_io = getattr(connector.identity, "verify_without_io", None)
+    if without_io is not None:
+        participant: Participant | None = without_io(authorization)
+        if participant is not None:
+            return participant
+    return await run_in_threadpool(connector.identity.verify, authorization)
 
 
 ConnectorDep = Annotated[Connector, Depends(get_connector)]

@@ -75,7 +75,7 @@ def _session_token(request: Request) -> str:
     return token
 
 
-def connector_of(request: Request) -> Connector:
+async def connector_of(request: Request) -> Connector:  # async: no thread-pool hop (see deps.get_connector)
     return request.app.state.connector
 
 

@@ -85,11 +85,22 @@ def before_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(BEFORE_COMMIT, []).append(callback)
 
 
+def _keep_for_the_unit_of_work(session: Session, instance: object) -> None:
+    """Hold every row the unit of work inserted until it ends. The identity map holds persistent objects weakly:
+    a row a service created and let go of (an agreement, say) would vanish from it at the flush, and reading it
+    back before commit would cost a SELECT."""
+    session.info.setdefault(KEPT, []).append(instance)
+
+
+KEPT = "kept"
+
+
 class Database:
     def __init__(self, engine: Engine, *, read_engine: Engine | None = None) -> None:
         self.engine = engine
         self._read_engine = read_engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        event.listen(self._sessions, "pending_to_persistent", _keep_for_the_unit_of_work)
         self._read_sessions = sessionmaker(read_engine or engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
 

@@ -10,21 +10,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connector.persistence.appends import record_token
 from connector.persistence.database import Database
 from connector.persistence.tables import UsedTokenRow
 
 
 def record_token_id(uow: Session, jti: str, keep_until: datetime) -> bool:
     """Record `jti` until `keep_until`; False when it was already recorded (a replay)."""
-    uow.add(UsedTokenRow(jti=jti, expires_at=keep_until))
-    try:
-        uow.flush()
-    except IntegrityError:
-        return False
-    return True
+    return record_token(uow, jti, keep_until)
 
 
 class DatabaseReplayGuard:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.dsp.messages import REQUEST_CONTEXT
-from connector.persistence.tables import AgreementRow, NegotiationRow, ProcessedMessageRow
+from connector.persistence import appends
+from connector.persistence.tables import AgreementRow, NegotiationRow
 from connector.services.followups import Step, Trigger
 from connector.services.offers import negotiation_permitted, resolve_offer
 from connector.services.outbox import enqueue, record_event
@@ -45,13 +46,13 @@ def get_local(uow: Session, negotiation_id: str, *, lock: bool = False) -> Negot
 def already_processed(uow: Session, process_id: str, message_id: str | None) -> bool:
     if not message_id:
         return False
-    return uow.get(ProcessedMessageRow, (process_id, message_id)) is not None
+    return appends.is_processed(uow, process_id, str(message_id))
 
 
 def _remember(uow: Session, rt: Runtime, row: NegotiationRow, message: dict[str, Any], kind: M) -> None:
     message_id = message.get("@id")
     if message_id:
-        uow.add(ProcessedMessageRow(process_id=row.id, message_id=str(message_id), received_at=rt.clock()))
+        appends.record_processed(uow, row.id, str(message_id), rt.clock())
     record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
 
 
@@ -425,9 +426,7 @@ def next_state_after(kind: M) -> S:
 
 def _mark_finalized(uow: Session, row: NegotiationRow) -> None:
     if row.agreement_id:
-        agreement = uow.get(AgreementRow, row.agreement_id)
-        if agreement is not None:
-            agreement.finalized = True
+        appends.mark_agreement_finalized(uow, row.agreement_id)
 
 
 def _offer_only(offer: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.persistence import appends
 from connector.persistence.tables import EventRow, OutboxRow
 from connector.services.runtime import Runtime
 
@@ -21,20 +22,22 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
     sends it once due."""
     now = rt.clock()
     lease = None if delay > 0 or has_pending(uow, process_id) else rt.outbox.lease_for(now)
-    row = OutboxRow(
-        message_id=f"urn:uuid:{uuid.uuid4()}",
-        process_type=process_type,
-        process_id=process_id,
-        message=message,
-        params=params or {},
-        status="pending",
-        attempts=0,
-        next_attempt_at=now + timedelta(seconds=delay),
-        created_at=now,
-        leased_by=lease[0] if lease else None,
-        lease_until=lease[1] if lease else None,
-    )
-    uow.add(row)
+    values: dict[str, Any] = {
+        "message_id": f"urn:uuid:{uuid.uuid4()}",
+        "process_type": process_type,
+        "process_id": process_id,
+        "message": message,
+        "params": params or {},
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now + timedelta(seconds=delay),
+        "created_at": now,
+        "leased_by": lease[0] if lease else None,
+        "lease_until": lease[1] if lease else None,
+        "last_error": None,
+        "sent_at": None,
+    }
+    row = OutboxRow(seq=appends.queue_message(uow, values), **values)  # a copy for the sender, not in the session
     if lease:
         rt.outbox.leased(uow, row)
     else:
@@ -47,14 +50,13 @@ def has_pending(uow: Session, process_id: str) -> bool:
     transaction has none, and is told apart without a query."""
     if any(getattr(obj, "id", None) == process_id for obj in uow.new if not isinstance(obj, OutboxRow)):
         return False
-    return uow.scalar(select(OutboxRow.seq).where(OutboxRow.status == "pending",
-                                                 OutboxRow.process_id == process_id).limit(1)) is not None
+    return appends.has_pending_message(uow, process_id)
 
 
 def record_event(uow: Session, rt: Runtime, *, process_id: str, direction: str, message: str, state: str,
                  detail: str | None = None) -> None:
-    uow.add(EventRow(process_id=process_id, direction=direction, message=message, state=state, detail=detail,
-                     at=rt.clock()))
+    appends.record_event(uow, {"process_id": process_id, "direction": direction, "message": message,
+                               "state": str(state), "detail": detail, "at": rt.clock()})
 
 
 def events_of(uow: Session, process_id: str) -> list[EventRow]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.persistence.database import is_postgres
 from connector.persistence.tables import NegotiationRow, TransferRow
 from connector.services.followups import Step
 from connector.services.outbox import record_event
@@ -25,8 +25,10 @@ def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: st
     Another participant's process "does not exist" (DSP: 404), so its existence never leaks. `lock` takes the row
     lock on PostgreSQL for the rest of the transaction (SQLite's write transactions are serial anyway).
     """
-    query = select(table).where(table.id == process_id)
-    row = uow.scalars(query.with_for_update() if lock else query).first()
+    if lock and is_postgres(uow.get_bind()):
+        row = uow.get(table, process_id, with_for_update=True)  # always a SELECT ... FOR UPDATE
+    else:
+        row = uow.get(table, process_id)  # no query when this unit of work has loaded it already
     if row is None or (peer is not None and row.counter_party_id != peer):
         raise UnknownProcessError(process_id, what=what)
     return row

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.persistence import appends
 from connector.persistence.tables import (
     AgreementRow,
     AssetRow,
     EdrRow,
     NegotiationRow,
-    ProcessedMessageRow,
     TransferRow,
 )
 from connector.services import compute_transfers
@@ -76,7 +76,7 @@ def _apply_inbound(uow: Session, rt: Runtime, row: TransferRow, kind: M, message
     row.state = next_state(S(row.state), kind, sender=Role(row.role).peer, process_id=row.id)
     row.updated_at = rt.clock()
     if message.get("@id"):
-        uow.add(ProcessedMessageRow(process_id=row.id, message_id=str(message["@id"]), received_at=rt.clock()))
+        appends.record_processed(uow, row.id, str(message["@id"]), rt.clock())
     record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from connector.dsp import messages
@@ -127,7 +127,7 @@ class OutboxWorker:
         def prepare() -> None:
             try:
                 uow.flush()
-                prepared.append(self._prepare(uow, row.seq))
+                prepared.append(self._prepare_row(uow, row))
             except Exception:
                 log.exception("preparing outbox row %s in its own transaction failed", row.seq)
 
@@ -254,6 +254,9 @@ class OutboxWorker:
         row = uow.get(OutboxRow, seq)
         if row is None:
             raise LookupError(f"outbox row {seq} vanished while leased")
+        return self._prepare_row(uow, row)
+
+    def _prepare_row(self, uow: Session, row: OutboxRow) -> Delivery:
         if row.process_type == negotiations.PROCESS:
             return self._prepare_negotiation(uow, row)
         return self._prepare_transfer(uow, row)
@@ -361,13 +364,8 @@ class OutboxWorker:
                 fatal: bool = False) -> None:
         with self._db.unit_of_work() as uow:
             if error is None:
-                sent = uow.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.seq == delivery.seq, OutboxRow.leased_by == self._id,
-                           OutboxRow.status == "pending")
-                    .values(status="sent", sent_at=self._rt.clock(), lease_until=None)
-                    .execution_options(synchronize_session=False)
-                )
+                sent = uow.connection().execute(_MARK_SENT, {"row_seq": delivery.seq, "holder": self._id,
+                                                             "sent_time": self._rt.clock()})
                 if sent.rowcount == 1:  # otherwise our lease ran out and another sender owns the row now
                     self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery),
                                                          ack)
@@ -425,6 +423,13 @@ class OutboxWorker:
         if delivery.process_type == negotiations.PROCESS:
             return NegotiationMessage(delivery.message)
         return TransferMessage(delivery.message)
+
+
+_OUTBOX = OutboxRow.__table__
+_MARK_SENT = (update(_OUTBOX)
+              .where(_OUTBOX.c.seq == bindparam("row_seq"), _OUTBOX.c.leased_by == bindparam("holder"),
+                     _OUTBOX.c.status == "pending")
+              .values(status="sent", sent_at=bindparam("sent_time"), lease_until=None))
 
 
 def _due(now: datetime, limit: int) -> Select[tuple[int]]:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from connector.http.deps import ConnectorDep
 from connector.http.management import representations as shape
-from connector.http.management.errors import not_found, transaction
+from connector.http.management.errors import not_found, snapshot
 from connector.http.management.jsonld_io import OptionalBody, respond
 from connector.http.management.query import Column, Fields, parse_query_spec, run
 from connector.http.management.schemas import (
@@ -45,7 +45,7 @@ def _agreement(uow: Session, agreement_id: str) -> AgreementRow:
              openapi_extra=request_body(QuerySpecInput, required=False))
 def query_agreements(body: OptionalBody, connector: ConnectorDep) -> JSONResponse:
     spec = parse_query_spec(body)
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         rows = run(uow, AgreementRow, spec, FIELDS, default_sort=FIELDS.columns["contractSigningDate"])
         return respond([shape.agreement(row) for row in rows])
 
@@ -53,7 +53,7 @@ def query_agreements(body: OptionalBody, connector: ConnectorDep) -> JSONRespons
 @router.get("/{agreement_id}/negotiation", summary="Get the negotiation that reached an agreement",
             responses={200: {"model": ContractNegotiationOutput}, **_ERRORS})
 def get_agreement_negotiation(agreement_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         agreement = _agreement(uow, agreement_id)
         negotiation = uow.get(NegotiationRow, agreement.negotiation_id)
         if negotiation is None:
@@ -64,5 +64,5 @@ def get_agreement_negotiation(agreement_id: str, connector: ConnectorDep) -> JSO
 @router.get("/{agreement_id}", summary="Get a contract agreement",
             responses={200: {"model": ContractAgreementOutput}, **_ERRORS})
 def get_agreement(agreement_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         return respond(shape.agreement(_agreement(uow, agreement_id)))

@@ -8,7 +8,7 @@ also carry the session's CSRF token in `X-CSRF-Token`, or it is refused with 403
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
@@ -21,11 +21,13 @@ _scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                        description="The management API key the connector was started with (--api-key)")
 
 
-def api_key_guard(api_key: str, sessions: SessionStore | None = None) -> Callable[..., None]:
+def api_key_guard(api_key: str, sessions: SessionStore | None = None) -> Callable[..., Awaitable[None]]:
     """A dependency that refuses a request without exactly `api_key` or a live console session (401, EDC shape)."""
     expected = api_key.encode("utf-8")
 
-    def check_credentials(request: Request, presented: str | None = Security(_scheme)) -> None:
+    async def check_credentials(request: Request, presented: str | None = Security(_scheme)) -> None:
+        # async although it never awaits: it only compares bytes and reads an in-memory store, and a plain def
+        # would cost every management request a hop to the thread pool
         if presented is not None:
             if not hmac.compare_digest(presented.encode("utf-8"), expected):
                 raise ManagementRequestError(401, "unauthorized", f"the {API_KEY_HEADER} header is wrong; "

@@ -109,3 +109,11 @@ def transaction(connector: Connector) -> Iterator[Session]:
     """One unit of work for one management request, with service errors translated (and rolled back)."""
     with translated(), connector.db.unit_of_work() as uow:
         yield uow
+
+
+@contextmanager
+def snapshot(connector: Connector) -> Iterator[Session]:
+    """A read-only view for a request that changes nothing: it neither takes nor waits for the write lock, so
+    operators polling states never slow the protocol down."""
+    with translated(), connector.db.read_only() as session:
+        yield session

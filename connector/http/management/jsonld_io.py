@@ -244,7 +244,19 @@ async def _read(request: Request, *, required: bool) -> dict[str, Any]:
         raise
     if not isinstance(raw, dict):
         raise invalid(None, "the body must be a JSON object")
+    size = request.headers.get("content-length", "")
+    if size.isdigit() and int(size) <= INLINE_LIMIT and _plain_json(raw):
+        return normalise(raw)  # small and no pyld: cheaper here than a hop to a worker thread and back
     return await run_in_threadpool(normalise, raw)
+
+
+INLINE_LIMIT = 16 * 1024  # bytes of a body that may be normalised on the event loop
+
+
+def _plain_json(raw: Mapping[str, Any]) -> bool:
+    """Whether `normalise` will only rename keys: no @context, and any policy already in DSP compact shape."""
+    return "@context" not in raw and all(_is_dsp_compact(v) for k, v in raw.items() if _plain_key(k) == "policy"
+                                         and isinstance(v, Mapping))
 
 
 async def json_body(request: Request) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from connector.container import Connector
 from connector.http.deps import ConnectorDep
 from connector.http.management import representations as shape
-from connector.http.management.errors import invalid, not_found, transaction, translated
+from connector.http.management.errors import invalid, not_found, snapshot, transaction, translated
 from connector.http.management.jsonld_io import Body, OptionalBody, respond
 from connector.http.management.query import Column, Fields, parse_query_spec, run
 from connector.http.management.schemas import (
@@ -157,7 +157,7 @@ def _policy_of(uow: Session, policy_id: str) -> dict[str, Any]:
              openapi_extra=request_body(QuerySpecInput, required=False))
 def query_negotiations(body: OptionalBody, connector: ConnectorDep) -> JSONResponse:
     spec = parse_query_spec(body)
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         rows = run(uow, NegotiationRow, spec, FIELDS, default_sort=FIELDS.columns["createdAt"])
         return respond([shape.negotiation(row) for row in rows])
 
@@ -165,14 +165,14 @@ def query_negotiations(body: OptionalBody, connector: ConnectorDep) -> JSONRespo
 @router.get("/{negotiation_id}/state", summary="Get a negotiation's state",
             responses={200: {"model": StateOutput}, **_ERRORS})
 def get_negotiation_state(negotiation_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         return JSONResponse(shape.negotiation_state(negotiations.get_local(uow, negotiation_id)))
 
 
 @router.get("/{negotiation_id}/agreement", summary="Get the agreement a negotiation reached",
             responses={200: {"model": ContractAgreementOutput}, **_ERRORS})
 def get_negotiation_agreement(negotiation_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         row = negotiations.get_local(uow, negotiation_id)
         agreement = uow.get(AgreementRow, row.agreement_id) if row.agreement_id else None
         if agreement is None:
@@ -183,7 +183,7 @@ def get_negotiation_agreement(negotiation_id: str, connector: ConnectorDep) -> J
 @router.get("/{negotiation_id}/events", summary="The DSP messages of a negotiation, oldest first (extension)",
             responses={200: {"model": list[EventOutput]}, **_ERRORS})
 def get_negotiation_events(negotiation_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         negotiations.get_local(uow, negotiation_id)
         return JSONResponse([shape.event(e) for e in events_of(uow, negotiation_id)])
 
@@ -191,7 +191,7 @@ def get_negotiation_events(negotiation_id: str, connector: ConnectorDep) -> JSON
 @router.get("/{negotiation_id}", summary="Get a negotiation",
             responses={200: {"model": ContractNegotiationOutput}, **_ERRORS})
 def get_negotiation(negotiation_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         return respond(shape.negotiation(negotiations.get_local(uow, negotiation_id)))
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import case
 
 from connector.http.deps import ConnectorDep
 from connector.http.management import representations as shape
-from connector.http.management.errors import invalid, transaction, translated
+from connector.http.management.errors import invalid, snapshot, transaction, translated
 from connector.http.management.jsonld_io import Body, OptionalBody, respond
 from connector.http.management.query import Column, Fields, parse_query_spec, run
 from connector.http.management.schemas import (
@@ -111,7 +111,7 @@ def initiate_transfer(body: Body, connector: ConnectorDep) -> JSONResponse:
              openapi_extra=request_body(QuerySpecInput, required=False))
 def query_transfers(body: OptionalBody, connector: ConnectorDep) -> JSONResponse:
     spec = parse_query_spec(body)
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         rows = run(uow, TransferRow, spec, FIELDS, default_sort=FIELDS.columns["createdAt"])
         return respond([shape.transfer(row) for row in rows])
 
@@ -119,14 +119,14 @@ def query_transfers(body: OptionalBody, connector: ConnectorDep) -> JSONResponse
 @router.get("/{transfer_id}/state", summary="Get a transfer's state",
             responses={200: {"model": StateOutput}, **_ERRORS})
 def get_transfer_state(transfer_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         return JSONResponse(shape.transfer_state(transfers.get_local(uow, transfer_id)))
 
 
 @router.get("/{transfer_id}/events", summary="The DSP messages of a transfer, oldest first (extension)",
             responses={200: {"model": list[EventOutput]}, **_ERRORS})
 def get_transfer_events(transfer_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         transfers.get_local(uow, transfer_id)
         return JSONResponse([shape.event(e) for e in events_of(uow, transfer_id)])
 
@@ -134,7 +134,7 @@ def get_transfer_events(transfer_id: str, connector: ConnectorDep) -> JSONRespon
 @router.get("/{transfer_id}", summary="Get a transfer process",
             responses={200: {"model": TransferProcessOutput}, **_ERRORS})
 def get_transfer(transfer_id: str, connector: ConnectorDep) -> JSONResponse:
-    with transaction(connector) as uow:
+    with snapshot(connector) as uow:
         return respond(shape.transfer(transfers.get_local(uow, transfer_id)))
 
 

@@ -1,0 +1,119 @@
+"""The prebuilt statements every DSP message runs, on both backends: what they report decides replays, queue order
+and agreement state, so each answer is checked against the rows actually written."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from connector.persistence import appends
+from connector.persistence.database import Database
+from connector.persistence.migrate import upgrade
+from connector.persistence.replay import DatabaseReplayGuard
+from connector.persistence.tables import AgreementRow, EventRow, OutboxRow, ProcessedMessageRow, UsedTokenRow
+
+NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database.from_url(database_url)
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+def _outbox_values(process_id: str, **changes: Any) -> dict[str, Any]:
+    return {"message_id": f"urn:uuid:{uuid.uuid4()}", "process_type": "negotiation", "process_id": process_id,
+            "message": "ContractRequestMessage", "params": {"a": 1}, "status": "pending", "attempts": 0,
+            "next_attempt_at": NOW, "created_at": NOW, "leased_by": None, "lease_until": None, "last_error": None,
+            "sent_at": None, **changes}
+
+
+def _agreement(agreement_id: str) -> AgreementRow:
+    return AgreementRow(id=agreement_id, negotiation_id="n-1", role="PROVIDER", provider_id="did:web:p",
+                        consumer_id="did:web:c", asset_id="asset-1", policy={"permission": []}, signed_at=NOW,
+                        finalized=False)
+
+
+def test_a_token_id_is_recorded_once(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        assert appends.record_token(uow, "jti-1", NOW) is True
+        assert appends.record_token(uow, "jti-1", NOW) is False  # the same transaction
+    with db.unit_of_work() as uow:
+        assert appends.record_token(uow, "jti-1", NOW) is False  # a later one
+        assert appends.record_token(uow, "jti-2", NOW) is True
+    with db.read_only() as session:
+        assert sorted(session.scalars(select(UsedTokenRow.jti))) == ["jti-1", "jti-2"]
+
+
+def test_the_replay_guard_refuses_a_token_id_it_has_seen(db: Database) -> None:
+    guard = DatabaseReplayGuard(db, lambda: NOW)
+    assert guard.remember("jti-9", NOW) is True
+    assert guard.remember("jti-9", NOW) is False
+
+
+def test_a_queued_message_is_pending_for_its_process_only(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        assert appends.has_pending_message(uow, "p-1") is False
+        first = appends.queue_message(uow, _outbox_values("p-1"))
+        assert appends.has_pending_message(uow, "p-1") is True  # seen within the transaction, without a flush
+        assert appends.has_pending_message(uow, "p-2") is False
+        second = appends.queue_message(uow, _outbox_values("p-1"))
+        assert second > first
+    with db.read_only() as session:
+        rows = list(session.scalars(select(OutboxRow).order_by(OutboxRow.seq)))
+    assert [row.seq for row in rows] == [first, second]
+    assert rows[0].params == {"a": 1} and rows[0].next_attempt_at == NOW
+
+
+def test_a_sent_message_is_no_longer_pending(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        appends.queue_message(uow, _outbox_values("p-1", status="sent"))
+        assert appends.has_pending_message(uow, "p-1") is False
+
+
+def test_events_and_processed_message_ids_are_written(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        appends.record_event(uow, {"process_id": "p-1", "direction": "in", "message": "ContractRequestMessage",
+                                   "state": "REQUESTED", "detail": None, "at": NOW})
+        assert appends.is_processed(uow, "p-1", "urn:uuid:m-1") is False
+        appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW)
+        assert appends.is_processed(uow, "p-1", "urn:uuid:m-1") is True
+        assert appends.is_processed(uow, "p-2", "urn:uuid:m-1") is False
+    with db.read_only() as session:
+        [event_row] = session.scalars(select(EventRow))
+        assert (event_row.state, event_row.at) == ("REQUESTED", NOW)
+        assert session.scalar(select(func.count()).select_from(ProcessedMessageRow)) == 1
+
+
+def test_an_agreement_is_finalized_whether_stored_or_still_pending(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        uow.add(_agreement("stored"))
+    with db.unit_of_work() as uow:
+        loaded = uow.get(AgreementRow, "stored")
+        appends.mark_agreement_finalized(uow, "stored")
+        assert loaded is not None and loaded.finalized is True  # the loaded object follows the row
+        uow.add(_agreement("pending"))
+        appends.mark_agreement_finalized(uow, "pending")  # created in this very transaction
+    with db.read_only() as session:
+        assert {a.id: a.finalized for a in session.scalars(select(AgreementRow))} == {"stored": True,
+                                                                                     "pending": True}
+
+
+def test_a_row_inserted_in_a_unit_of_work_is_read_back_without_a_query(db: Database) -> None:
+    """The identity map holds rows weakly; the unit of work keeps what it inserted, so no SELECT is needed."""
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with db.unit_of_work() as uow:
+        uow.add(_agreement("a-1"))  # no reference kept here
+        uow.flush()
+        statements.clear()
+        agreement = uow.get(AgreementRow, "a-1")
+        assert agreement is not None and agreement.asset_id == "asset-1"
+        assert statements == []
