@@ -16,6 +16,7 @@ from connector.services.runtime import Runtime
 from contracts import InvalidTransitionError, UnknownProcessError
 
 Row = TypeVar("Row", NegotiationRow, TransferRow)
+LOCKED = "locked rows"  # (table, id) of the rows this unit of work holds the row lock of (PostgreSQL)
 
 
 def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: str | None = None,
@@ -25,8 +26,10 @@ def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: st
     Another participant's process "does not exist" (DSP: 404), so its existence never leaks. `lock` takes the row
     lock on PostgreSQL for the rest of the transaction (SQLite's write transactions are serial anyway).
     """
-    if lock and is_postgres(uow.get_bind()):
-        row = uow.get(table, process_id, with_for_update=True)  # always a SELECT ... FOR UPDATE
+    locked: set[tuple[type, str]] = uow.info.setdefault(LOCKED, set())
+    if lock and (table, process_id) not in locked and is_postgres(uow.get_bind()):
+        row = uow.get(table, process_id, with_for_update=True)  # a SELECT ... FOR UPDATE, once per transaction
+        locked.add((table, process_id))
     else:
         row = uow.get(table, process_id)  # no query when this unit of work has loaded it already
     if row is None or (peer is not None and row.counter_party_id != peer):

@@ -104,7 +104,7 @@ async def _dispatch(connector: Connector, participant: Participant, pid: str, me
     participant_id = participant.id
 
     def work(uow: Session) -> Any:
-        row = service.get_for_peer(uow, pid, participant_id)
+        row = service.get_for_peer(uow, pid, participant_id, lock=True)  # the handler works on it under the lock
         handler = handlers.get(Role(row.role))
         if handler is None:
             raise InvalidTransitionError(process_id=pid, state=row.state, kind=kind.value,
