@@ -1,10 +1,11 @@
-"""Append-only rows written on every DSP message, as prebuilt Core statements on the unit of work's connection.
+"""What every DSP message writes besides its process row, as prebuilt Core statements on the unit of work's
+connection: its token id, its message id, an event, the outbox row it queues (and whether one is queued already),
+and, once per negotiation, the agreement's finalized flag.
 
-Each DSP message records its token id, its message id and an event, and asks whether its process still has a
-message queued. Through the ORM each of those costs a flush of the unit of work (about 0.3 ms of CPU on this
-machine, ten times what SQLite itself needs), and the write transactions of one SQLite database run one at a time,
-so that cost bounds how many messages a connector can take per second. These rows are never updated or read back
-in the same transaction, so they need no identity map: a compiled statement with bound parameters is enough.
+Through the ORM each of these cost a flush of the unit of work (0.3-0.5 ms of CPU on this machine, ten times what
+SQLite itself needs), and the write transactions of one SQLite database run one at a time, so that cost bounded how
+many messages a connector could take per second. None of these rows is read back as an object in the transaction
+that writes it, so none needs the identity map: a compiled statement with bound parameters is enough.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 _PROCESSED: Table = ProcessedMessageRow.__table__  # type: ignore[assignment]
 _TOKENS: Table = UsedTokenRow.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
+_AGREEMENTS: Table = AgreementRow.__table__  # type: ignore[assignment]
 
 _INSERT_EVENT = insert(_EVENTS)
 _INSERT_PROCESSED = insert(_PROCESSED)
 _INSERT_OUTBOX = insert(_OUTBOX)
 _IS_PROCESSED = select(_PROCESSED.c.message_id).where(
     _PROCESSED.c.process_id == bindparam("process_id"), _PROCESSED.c.message_id == bindparam("message_id"))
-_AGREEMENTS: Table = AgreementRow.__table__  # type: ignore[assignment]
 _FINALIZE_AGREEMENT = (update(_AGREEMENTS).where(_AGREEMENTS.c.id == bindparam("agreement"))
                        .values(finalized=True))
 _HAS_PENDING = select(_OUTBOX.c.seq).where(
