@@ -4,28 +4,17 @@ and agreement state, so each answer is checked against the rows actually written
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import event, func, select
 
 from connector.persistence import appends
 from connector.persistence.database import Database
-from connector.persistence.migrate import upgrade
 from connector.persistence.replay import DatabaseReplayGuard
 from connector.persistence.tables import AgreementRow, EventRow, OutboxRow, ProcessedMessageRow, UsedTokenRow
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database.from_url(database_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def _outbox_values(process_id: str, **changes: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from connector.persistence.database import Database
-from connector.persistence.migrate import upgrade
 from connector.persistence.tables import AgreementRow, NegotiationRow, OutboxRow, TransferRow
 from connector.services import transfers
 from connector.services.runtime import Runtime
@@ -29,14 +27,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database.from_url(database_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def runtime(clock: Clock) -> Runtime:

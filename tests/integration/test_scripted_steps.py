@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from connector.persistence.database import Database
-from connector.persistence.migrate import upgrade
 from connector.persistence.tables import EventRow, NegotiationRow, OutboxRow, TransferRow
 from connector.services import negotiations, transfers
 from connector.services.followups import Step, Trigger
@@ -36,14 +33,6 @@ class OneStep:
 
     def transfer_step(self, row: TransferRow, trigger: Trigger, kind: str | None = None) -> Step | None:
         return self.step if trigger is Trigger.DELIVERED else None
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database.from_url(database_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def runtime(step: Step) -> Runtime:
