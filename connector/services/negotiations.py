@@ -43,16 +43,16 @@ def get_local(uow: Session, negotiation_id: str, *, lock: bool = False) -> Negot
     return load(uow, NegotiationRow, negotiation_id, what="negotiation", lock=lock)
 
 
-def already_processed(uow: Session, process_id: str, message_id: str | None) -> bool:
+def repeated(uow: Session, rt: Runtime, process_id: str, message_id: str | None) -> bool:
+    """Whether `process_id` took message `message_id` before (a redelivery, answered as before and not applied
+    again). A first delivery is recorded here, in the transaction that applies it: should applying it fail, the
+    record goes too. A message that creates its process needs no record: (peer, its process id) identifies it."""
     if not message_id:
         return False
-    return appends.is_processed(uow, process_id, str(message_id))
+    return not appends.record_processed(uow, process_id, str(message_id), rt.clock())
 
 
-def _remember(uow: Session, rt: Runtime, row: NegotiationRow, message: dict[str, Any], kind: M) -> None:
-    message_id = message.get("@id")
-    if message_id:
-        appends.record_processed(uow, row.id, str(message_id), rt.clock())
+def _remember(uow: Session, rt: Runtime, row: NegotiationRow, kind: M) -> None:
     record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
 
 
@@ -86,7 +86,7 @@ def _apply_inbound(uow: Session, rt: Runtime, row: NegotiationRow, kind: M, mess
     _check_pids(row, message)
     row.state = next_state(S(row.state), kind, sender=Role(row.role).peer, process_id=row.id)
     row.updated_at = rt.clock()
-    _remember(uow, rt, row, message, kind)
+    _remember(uow, rt, row, kind)
 
 
 def check_callback(rt: Runtime, address: str) -> str:
@@ -123,7 +123,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     row.provider_pid = row.id
     row.state = next_state(S.INITIAL, M.CONTRACT_REQUEST, sender=Role.CONSUMER, process_id=row.id)
     uow.add(row)
-    _remember(uow, rt, row, message, M.CONTRACT_REQUEST)
+    _remember(uow, rt, row, M.CONTRACT_REQUEST)
     _follow(uow, rt, row, Trigger.CREATED,
             default=lambda: _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree))
     return row, True
@@ -132,7 +132,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
 def provider_on_counter_request(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                                 message: dict[str, Any]) -> NegotiationRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.CONTRACT_REQUEST, message)
     row.offer, row.offer_by = _offer_only(message["offer"]), Role.CONSUMER
@@ -152,7 +152,7 @@ def provider_on_counter_request(uow: Session, rt: Runtime, *, participant_id: st
 def provider_on_accepted(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                          message: dict[str, Any]) -> NegotiationRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     if row.offer_by != Role.PROVIDER:
         raise InvalidMessageError(
@@ -166,7 +166,7 @@ def provider_on_accepted(uow: Session, rt: Runtime, *, participant_id: str, pid:
 def provider_on_verification(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                              message: dict[str, Any]) -> NegotiationRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.VERIFICATION, message)
     _follow(uow, rt, row, Trigger.VERIFIED, default=lambda: _command(uow, rt, row, M.FINALIZED_EVENT))
@@ -218,14 +218,14 @@ def consumer_on_initial_offer(uow: Session, rt: Runtime, *, participant_id: str,
     row.consumer_pid = row.id
     row.state = next_state(S.INITIAL, M.CONTRACT_OFFER, sender=Role.PROVIDER, process_id=row.id)
     uow.add(row)
-    _remember(uow, rt, row, message, M.CONTRACT_OFFER)
+    _remember(uow, rt, row, M.CONTRACT_OFFER)
     return row, True
 
 
 def consumer_on_offer(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                       message: dict[str, Any]) -> NegotiationRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.CONTRACT_OFFER, message)
     row.offer, row.offer_by, row.pending_decision = _offer_only(message["offer"]), Role.PROVIDER, True
@@ -236,7 +236,7 @@ def consumer_on_offer(uow: Session, rt: Runtime, *, participant_id: str, pid: st
 def consumer_on_agreement(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                           message: dict[str, Any]) -> NegotiationRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     agreement = message["agreement"]
     if agreement.get("target") != row.asset_id or not same_rules(agreement, row.offer):
@@ -261,7 +261,7 @@ def consumer_on_agreement(uow: Session, rt: Runtime, *, participant_id: str, pid
 def consumer_on_finalized(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                           message: dict[str, Any]) -> NegotiationRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.FINALIZED_EVENT, message)
     _mark_finalized(uow, row)
@@ -271,7 +271,7 @@ def consumer_on_finalized(uow: Session, rt: Runtime, *, participant_id: str, pid
 def on_termination(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                    message: dict[str, Any]) -> NegotiationRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.TERMINATION, message)
     reason = message.get("reason")

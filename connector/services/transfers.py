@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.persistence import appends
 from connector.persistence.tables import (
     AgreementRow,
     AssetRow,
@@ -21,7 +20,7 @@ from connector.persistence.tables import (
 )
 from connector.services import compute_transfers
 from connector.services.followups import Step, Trigger
-from connector.services.negotiations import already_processed, check_callback
+from connector.services.negotiations import check_callback, repeated
 from connector.services.outbox import enqueue, record_event
 from connector.services.policy_scopes import count_use, transfer_decision
 from connector.services.processes import load, take_scripted_step
@@ -75,8 +74,6 @@ def _apply_inbound(uow: Session, rt: Runtime, row: TransferRow, kind: M, message
     _check_pids(row, message)
     row.state = next_state(S(row.state), kind, sender=Role(row.role).peer, process_id=row.id)
     row.updated_at = rt.clock()
-    if message.get("@id"):
-        appends.record_processed(uow, row.id, str(message["@id"]), rt.clock())
     record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
 
 
@@ -185,7 +182,7 @@ def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, agreement
 def on_message(uow: Session, rt: Runtime, *, participant_id: str, pid: str, kind: M,
                message: dict[str, Any]) -> TransferRow:
     row = get_for_peer(uow, pid, participant_id, lock=True)
-    if already_processed(uow, row.id, message.get("@id")):
+    if repeated(uow, rt, row.id, message.get("@id")):
         return row
     if kind is M.START and row.role == Role.PROVIDER and S(row.state) != S.SUSPENDED:
         raise InvalidMessageError(f"transfer {row.id}: a consumer may send a start only to resume a suspended "

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 
 from connector.persistence import appends
 from connector.persistence.database import Database
@@ -71,14 +71,28 @@ def test_events_and_processed_message_ids_are_written(db: Database) -> None:
     with db.unit_of_work() as uow:
         appends.record_event(uow, {"process_id": "p-1", "direction": "in", "message": "ContractRequestMessage",
                                    "state": "REQUESTED", "detail": None, "at": NOW})
-        assert appends.is_processed(uow, "p-1", "urn:uuid:m-1") is False
-        appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW)
-        assert appends.is_processed(uow, "p-1", "urn:uuid:m-1") is True
-        assert appends.is_processed(uow, "p-2", "urn:uuid:m-1") is False
+        assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is True
+        assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is False  # the same transaction
+        assert appends.record_processed(uow, "p-2", "urn:uuid:m-1", NOW) is True  # another process
+    with db.unit_of_work() as uow:
+        assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is False  # a later one
     with db.read_only() as session:
         [event_row] = session.scalars(select(EventRow))
         assert (event_row.state, event_row.at) == ("REQUESTED", NOW)
-        assert session.scalar(select(func.count()).select_from(ProcessedMessageRow)) == 1
+        assert sorted(session.execute(select(ProcessedMessageRow.process_id, ProcessedMessageRow.message_id))) == [
+            ("p-1", "urn:uuid:m-1"), ("p-2", "urn:uuid:m-1")]
+
+
+def test_a_message_id_recorded_by_a_failed_transaction_is_forgotten(db: Database) -> None:
+    """The id is written before the message is applied; a message that then fails must count as never taken."""
+    try:
+        with db.unit_of_work() as uow:
+            assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is True
+            raise RuntimeError("applying the message failed")
+    except RuntimeError:
+        pass
+    with db.unit_of_work() as uow:
+        assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is True
 
 
 def test_an_agreement_is_finalized_whether_stored_or_still_pending(db: Database) -> None:
