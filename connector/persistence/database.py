@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -47,7 +48,9 @@ def create_database_engine(url: str, *, read_only: bool = False) -> Engine:
     if backend == "postgresql":
         if parsed.drivername != "postgresql+psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        _ping_after_idle(engine)
+        return engine
     raise DatabaseUrlError(
         f"database backend {backend!r} is not supported; use sqlite:/// or postgresql+psycopg://"
     )
@@ -67,6 +70,33 @@ def _configure_sqlite(engine: Engine, *, begin: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
         connection.exec_driver_sql(begin)
+
+
+# A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+_RETURNED_AT = "sovra_returned_at"
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection only when it sat idle: a database restart, or a connection closed by the server or
+    a firewall while idle, stays invisible to the next caller, as with SQLAlchemy's `pool_pre_ping`. Pinging every
+    checkout, as `pool_pre_ping` does, cost one more round trip per transaction (nine per negotiation and side),
+    although a connection in steady use was handed back a few milliseconds earlier, and its failure surfaces
+    anyway: the failed transaction rolls back and SQLAlchemy replaces the pool's connections."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+            return  # new (just connected) or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards this connection and hands out a new one
+            raise DisconnectionError(f"pooled connection failed its ping after being idle: {exc}") from exc
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -1,4 +1,5 @@
-"""PostgreSQL connections are kept, not reopened, at a connector's usual concurrency.
+"""PostgreSQL connections: kept, not reopened, at a connector's usual concurrency; checked before use only after
+sitting idle, and then replaced without an error if the server closed them.
 
 A connection the pool cannot keep is closed when it is returned, and the next unit of work opens a new one: a new
 server process each time. Under load that churn cost more than one new server process per negotiation.
@@ -10,8 +11,10 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.pool import NullPool
 
+from connector.persistence import database
 from connector.persistence.database import POOL_SIZE, Database, is_postgres
 
 THREADS = 16  # request and outbox threads busy at once under a burst of negotiations
@@ -47,3 +50,39 @@ def test_concurrent_units_of_work_reuse_their_connections(db: Database) -> None:
     assert failures == []
     assert THREADS <= POOL_SIZE
     assert len(opened) <= THREADS, f"{len(opened)} connections opened for {THREADS} threads"
+
+
+def _backend_pid(db: Database) -> int:
+    with db.unit_of_work() as uow:
+        return int(uow.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_unseen(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not is_postgres(db.engine):
+        pytest.skip("SQLite has no server to lose")
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    db.engine.dispose()
+    first = _backend_pid(db)
+    admin = create_engine(db.engine.url, poolclass=NullPool)
+    try:  # another session ends the server process of the connection now idle in the pool
+        with admin.begin() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
+    finally:
+        admin.dispose()
+    time.sleep(0.2)
+    assert _backend_pid(db) != first  # the dead connection was pinged, discarded and replaced: no error
+
+
+def test_a_connection_in_steady_use_is_not_pinged(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not is_postgres(db.engine):
+        pytest.skip("SQLite is not pinged")
+    pings: list[object] = []
+    real_ping = db.engine.dialect.do_ping
+    monkeypatch.setattr(db.engine.dialect, "do_ping",
+                        lambda connection: pings.append(connection) or real_ping(connection))
+    for _ in range(20):
+        _backend_pid(db)
+    assert pings == []
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    _backend_pid(db)
+    assert len(pings) == 1  # once idle (here: at once), it is pinged before use
