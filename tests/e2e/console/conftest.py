@@ -7,6 +7,7 @@ the browser tests skip on a developer machine, and fail under CI=true, where the
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,11 @@ import pytest
 from connector.localnet import ConnectorProcess
 
 CHROMIUM = Path(os.environ.get("SOVRA_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "console"
+# SOVRA_UPDATE_SCREENSHOTS=1 refreshes docs/console/*.png, the pictures the README links. Otherwise the tests still
+# take every screenshot, into a scratch folder, so that a test run leaves the working tree as it found it.
+_SCREENSHOTS = (Path(__file__).resolve().parents[3] / "docs" / "console"
+                if os.environ.get("SOVRA_UPDATE_SCREENSHOTS") == "1"
+                else Path(tempfile.gettempdir()) / "sovra-console-screenshots")
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 
@@ -52,7 +57,7 @@ def connectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Conne
 
 
 def shot(page: object, name: str) -> None:
-    """Save what the page shows now as docs/console/<name>.png (the README links these)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """Save what the page shows now as <name>.png (see `_SCREENSHOTS`)."""
+    _SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("document.getElementById('toast').textContent = ''")  # type: ignore[attr-defined]
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(_SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]

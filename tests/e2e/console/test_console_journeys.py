@@ -183,6 +183,13 @@ def test_provider_publishes_and_consumer_negotiates_transfers_and_downloads(
     page.get_by_label("Our role").select_option("PROVIDER")
     expect(page.get_by_role("cell", name="FINALIZED", exact=True)).to_be_visible()
 
+    # -- and cannot delete the asset while an agreement refers to it: the API's reason shows ---------------------
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(provider.url + "/console#/assets")
+    page.get_by_role("button", name="Delete weather").click()
+    expect(page.get_by_role("alert")).to_contain_text("weather")
+    shot(page, "asset-delete-refused")
+
 
 def test_phone_width_is_usable_by_keyboard(chromium: Browser,
                                            connectors: tuple[ConnectorProcess, ConnectorProcess]) -> None:
@@ -257,6 +264,10 @@ def test_provider_approves_and_declines_pending_requests_and_sees_them_move(
 def test_template_policy_edits_and_deletes(chromium: Browser,
                                            connectors: tuple[ConnectorProcess, ConnectorProcess]) -> None:
     provider, _ = connectors
+    management = provider.management()  # a contract definition needs an asset: this test brings its own
+    management.ok(management.post("/v3/assets", {"@id": "template-test-data", "properties": {},
+                                                 "dataAddress": {"type": "File",
+                                                                 "path": str(provider.file_root / "template.csv")}}))
     page = open_console(chromium, provider)
     page.on("dialog", lambda dialog: dialog.accept())
     sign_in(page, provider)
@@ -295,7 +306,3 @@ def test_template_policy_edits_and_deletes(chromium: Browser,
     page.goto(provider.url + "/console#/policies")
     page.get_by_role("button", name="Delete research-only").click()
     expect(page.get_by_role("cell", name="research-only", exact=True)).to_have_count(0)
-    page.goto(provider.url + "/console#/assets")
-    page.get_by_role("button", name="Delete weather").click()  # an agreement refers to it: the API's reason shows
-    expect(page.get_by_role("alert")).to_contain_text("weather")
-    shot(page, "asset-delete-refused")
