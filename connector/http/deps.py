@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connector.container import Connector
 from connector.identity_service import Participant
-from connector.persistence.replay import record_token_id
+from connector.persistence.appends import record_token
 from identity.errors import ReplayedTokenError
 
 
@@ -47,7 +47,7 @@ def message_transaction(connector: Connector, participant: Participant) -> Itera
     """One unit of work that first records the caller's token id; a replay raises before anything changes."""
     with connector.db.unit_of_work() as uow:
         if participant.token_id is not None and participant.keep_until is not None:
-            if not record_token_id(uow, participant.token_id, participant.keep_until):
+            if not record_token(uow, participant.token_id, participant.keep_until):
                 raise ReplayedTokenError(participant.id, participant.token_id)
         yield uow
 

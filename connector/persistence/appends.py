@@ -1,6 +1,6 @@
 """What every DSP message writes besides its process row, as prebuilt Core statements on the unit of work's
-connection: its token id, its message id, an event, the outbox row it queues (and whether one is queued already),
-and, once per negotiation, the agreement's finalized flag.
+connection: its token id, its message id, an event, the outbox row it queues (whether one is queued already, and
+that it was sent), and, once per negotiation, the agreement's finalized flag.
 
 The two ids that guard against repeats (a token id, a message id) are written first and answer whether they were
 new: one INSERT that skips a known id, where a SELECT followed by an INSERT took two statements (on PostgreSQL two
@@ -35,6 +35,10 @@ _INSERT_EVENT = insert(_EVENTS)
 _INSERT_OUTBOX = insert(_OUTBOX)
 _FINALIZE_AGREEMENT = (update(_AGREEMENTS).where(_AGREEMENTS.c.id == bindparam("agreement"))
                        .values(finalized=True))
+_MARK_SENT = (update(_OUTBOX)
+              .where(_OUTBOX.c.seq == bindparam("row_seq"), _OUTBOX.c.leased_by == bindparam("holder"),
+                     _OUTBOX.c.status == "pending")
+              .values(status="sent", sent_at=bindparam("sent_time"), lease_until=None))
 _HAS_PENDING = select(_OUTBOX.c.seq).where(
     _OUTBOX.c.status == "pending", _OUTBOX.c.process_id == bindparam("process_id")).limit(1)
 
@@ -92,3 +96,10 @@ def has_pending_message(uow: Session, process_id: str) -> bool:
     """Whether the outbox holds an unsent message of `process_id` (outbox rows are only ever inserted by
     `queue_message`, so the query sees this transaction's own rows without a flush)."""
     return uow.connection().execute(_HAS_PENDING, {"process_id": process_id}).first() is not None
+
+
+def mark_sent(uow: Session, seq: int, *, holder: str, at: Any) -> bool:
+    """Mark outbox row `seq` sent if `holder` still holds its lease; False when the lease ran out and another
+    sender took the row over (that sender records the outcome)."""
+    result = uow.connection().execute(_MARK_SENT, {"row_seq": seq, "holder": holder, "sent_time": at})
+    return bool(result.rowcount == 1)

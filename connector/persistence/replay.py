@@ -1,8 +1,6 @@
-"""The one place that records a token id, so a token is accepted once by any process sharing the database.
-
-`record_token_id` writes inside the caller's transaction (a DSP message records its token with the change it
-makes); `DatabaseReplayGuard` does the same in a transaction of its own, for requests that change nothing.
-"""
+"""Token ids for requests that change nothing (a catalog request, a GET): recorded in a transaction of their own,
+so a token is accepted once by any process sharing the database. A DSP message records its token id with the change
+it makes, in its own transaction (`appends.record_token`, which this guard uses as well)."""
 
 from __future__ import annotations
 
@@ -10,16 +8,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.orm import Session
 
 from connector.persistence.appends import record_token
 from connector.persistence.database import Database
 from connector.persistence.tables import UsedTokenRow
-
-
-def record_token_id(uow: Session, jti: str, keep_until: datetime) -> bool:
-    """Record `jti` until `keep_until`; False when it was already recorded (a replay)."""
-    return record_token(uow, jti, keep_until)
 
 
 class DatabaseReplayGuard:
@@ -32,7 +24,7 @@ class DatabaseReplayGuard:
             with self._db.unit_of_work() as uow:
                 if self._count % self._prune_every == 0:
                     uow.execute(delete(UsedTokenRow).where(UsedTokenRow.expires_at < self._now()))
-                if not record_token_id(uow, jti, expires_at):
+                if not record_token(uow, jti, expires_at):
                     raise _Replayed
         except _Replayed:
             return False

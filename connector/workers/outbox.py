@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from connector.dsp import messages
 from connector.dsp.client import DspClient, PeerRejectedError, PeerUnavailableError
+from connector.persistence import appends
 from connector.persistence.database import Database, after_commit, before_commit, is_postgres
 from connector.persistence.tables import AgreementRow, NegotiationRow, OutboxRow, TransferRow
 from connector.services import negotiations, transfers
@@ -364,9 +365,8 @@ class OutboxWorker:
                 fatal: bool = False) -> None:
         with self._db.unit_of_work() as uow:
             if error is None:
-                sent = uow.connection().execute(_MARK_SENT, {"row_seq": delivery.seq, "holder": self._id,
-                                                             "sent_time": self._rt.clock()})
-                if sent.rowcount == 1:  # otherwise our lease ran out and another sender owns the row now
+                # False: our lease ran out and another sender owns the row now, which records the outcome.
+                if appends.mark_sent(uow, delivery.seq, holder=self._id, at=self._rt.clock()):
                     self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery),
                                                          ack)
                     self._lease_next(uow, delivery.process_id)
@@ -423,13 +423,6 @@ class OutboxWorker:
         if delivery.process_type == negotiations.PROCESS:
             return NegotiationMessage(delivery.message)
         return TransferMessage(delivery.message)
-
-
-_OUTBOX = OutboxRow.__table__
-_MARK_SENT = (update(_OUTBOX)
-              .where(_OUTBOX.c.seq == bindparam("row_seq"), _OUTBOX.c.leased_by == bindparam("holder"),
-                     _OUTBOX.c.status == "pending")
-              .values(status="sent", sent_at=bindparam("sent_time"), lease_until=None))
 
 
 def _due(now: datetime, limit: int) -> Select[tuple[int]]:

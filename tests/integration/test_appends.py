@@ -120,3 +120,17 @@ def test_a_row_inserted_in_a_unit_of_work_is_read_back_without_a_query(db: Datab
         agreement = uow.get(AgreementRow, "a-1")
         assert agreement is not None and agreement.asset_id == "asset-1"
         assert statements == []
+
+
+def test_a_row_is_marked_sent_only_by_the_holder_of_its_lease(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        seq = appends.queue_message(uow, _outbox_values("p-1", leased_by="sender-a", lease_until=NOW))
+    with db.unit_of_work() as uow:
+        assert appends.mark_sent(uow, seq, holder="sender-b", at=NOW) is False  # its lease ran out: not its row
+    with db.unit_of_work() as uow:
+        assert appends.has_pending_message(uow, "p-1") is True
+        assert appends.mark_sent(uow, seq, holder="sender-a", at=NOW) is True
+        assert appends.mark_sent(uow, seq, holder="sender-a", at=NOW) is False  # once
+    with db.read_only() as session:
+        row = session.get(OutboxRow, seq)
+        assert row is not None and (row.status, row.sent_at, row.lease_until) == ("sent", NOW, None)
