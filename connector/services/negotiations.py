@@ -46,7 +46,7 @@ def get_local(uow: Session, negotiation_id: str, *, lock: bool = False) -> Negot
 def repeated(uow: Session, rt: Runtime, process_id: str, message_id: str | None) -> bool:
     """Whether `process_id` took message `message_id` before (a redelivery, answered as before and not applied
     again). A first delivery is recorded here, in the transaction that applies it: should applying it fail, the
-    record goes too. A message that creates its process needs no record: (peer, its process id) identifies it."""
+    record goes too."""
     if not message_id:
         return False
     return not appends.record_processed(uow, process_id, str(message_id), rt.clock())
@@ -54,6 +54,14 @@ def repeated(uow: Session, rt: Runtime, process_id: str, message_id: str | None)
 
 def _remember(uow: Session, rt: Runtime, row: NegotiationRow, kind: M) -> None:
     record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
+
+
+def _remember_first(uow: Session, rt: Runtime, row: NegotiationRow, message: dict[str, Any], kind: M) -> None:
+    """For the message that created `row`: its id is recorded too. A peer that never saw our acknowledgement sends
+    it again, and once it knows our process id (from our next message) it sends it to that process, where the
+    record makes it a redelivery instead of an invalid transition."""
+    repeated(uow, rt, row.id, message.get("@id"))
+    _remember(uow, rt, row, kind)
 
 
 def _check_pids(row: NegotiationRow, message: dict[str, Any]) -> None:
@@ -123,7 +131,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     row.provider_pid = row.id
     row.state = next_state(S.INITIAL, M.CONTRACT_REQUEST, sender=Role.CONSUMER, process_id=row.id)
     uow.add(row)
-    _remember(uow, rt, row, M.CONTRACT_REQUEST)
+    _remember_first(uow, rt, row, message, M.CONTRACT_REQUEST)
     _follow(uow, rt, row, Trigger.CREATED,
             default=lambda: _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree))
     return row, True
@@ -218,7 +226,7 @@ def consumer_on_initial_offer(uow: Session, rt: Runtime, *, participant_id: str,
     row.consumer_pid = row.id
     row.state = next_state(S.INITIAL, M.CONTRACT_OFFER, sender=Role.PROVIDER, process_id=row.id)
     uow.add(row)
-    _remember(uow, rt, row, M.CONTRACT_OFFER)
+    _remember_first(uow, rt, row, message, M.CONTRACT_OFFER)
     return row, True
 
 

@@ -48,7 +48,7 @@ def test_repeated_kill_9_of_the_provider_loses_nothing_and_repeats_nothing(
         time.sleep(0.2 * round_)
         provider.start()
     finals = _wait_all(c, ids, timeout=90)
-    assert {f["state"] for f in finals.values()} == {"FINALIZED"}, finals
+    assert {f["state"] for f in finals.values()} == {"FINALIZED"}, [f.get("errorDetail") for f in finals.values()]
     for negotiation_id in ids:
         applied = _events(c, negotiation_id)
         assert sorted(applied) == sorted(set(applied)), applied
@@ -85,7 +85,7 @@ def test_two_provider_processes_share_one_postgresql_database(tmp_path: Path) ->
             ids.append(c.ok(c.post("/v3/contractnegotiations", {
                 "counterPartyAddress": entry.dsp_url, "counterPartyId": a.did, "policy": offer}))["@id"])
         finals = _wait_all(c, ids, timeout=90)
-        assert {f["state"] for f in finals.values()} == {"FINALIZED"}, finals
+        assert {f["state"] for f in finals.values()} == {"FINALIZED"}, [f.get("errorDetail") for f in finals.values()]
         for negotiation_id in ids:
             applied = _events(c, negotiation_id)
             assert sorted(applied) == sorted(set(applied)), applied
