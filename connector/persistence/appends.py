@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from connector.persistence import process_rows
 from connector.persistence.tables import AgreementRow, EventRow, OutboxRow, ProcessedMessageRow, UsedTokenRow
 
 _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
@@ -76,6 +77,10 @@ def record_processed(uow: Session, process_id: str, message_id: str, received_at
 
 def mark_agreement_finalized(uow: Session, agreement_id: str) -> None:
     """One UPDATE instead of loading the agreement to flip one flag (both sides do it once per negotiation)."""
+    held = process_rows.held(uow, AgreementRow, agreement_id)
+    if held is not None:  # created or loaded in this unit of work: written with its other changes
+        held.finalized = True
+        return
     for obj in uow.new:
         if isinstance(obj, AgreementRow) and obj.id == agreement_id:  # not written yet: it is inserted finalized
             obj.finalized = True

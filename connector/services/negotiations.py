@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.dsp.messages import REQUEST_CONTEXT
-from connector.persistence import appends
+from connector.persistence import appends, process_rows
 from connector.persistence.tables import AgreementRow, NegotiationRow
 from connector.services.followups import Step, Trigger
 from connector.services.offers import negotiation_permitted, resolve_offer
@@ -112,9 +111,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
                         message: dict[str, Any]) -> tuple[NegotiationRow, bool]:
     """Initial ContractRequestMessage; returns (negotiation, created). A repeat returns the first negotiation."""
     consumer_pid = message["consumerPid"]
-    existing = uow.scalars(select(NegotiationRow).where(
-        NegotiationRow.role == Role.PROVIDER, NegotiationRow.counter_party_id == participant_id,
-        NegotiationRow.consumer_pid == consumer_pid)).first()
+    existing = process_rows.by_peer_pid(uow, Role.PROVIDER, participant_id, consumer_pid)
     if existing is not None:
         return existing, False
     callback = check_callback(rt, message.get("callbackAddress", ""))
@@ -130,7 +127,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
     )
     row.provider_pid = row.id
     row.state = next_state(S.INITIAL, M.CONTRACT_REQUEST, sender=Role.CONSUMER, process_id=row.id)
-    uow.add(row)
+    process_rows.add(uow, row)
     _remember_first(uow, rt, row, message, M.CONTRACT_REQUEST)
     _follow(uow, rt, row, Trigger.CREATED,
             default=lambda: _decide_on_consumer_offer(uow, rt, row, auto=resolved.definition.auto_agree))
@@ -200,7 +197,7 @@ def agree(uow: Session, rt: Runtime, row: NegotiationRow, *, delay: float = 0.0)
         policy={**policy_rules(row.offer), **({"profile": row.offer["profile"]} if "profile" in row.offer else {})},
         signed_at=rt.clock().replace(microsecond=0), finalized=False, request_context=row.request_context,
     )
-    uow.add(agreement)
+    process_rows.add(uow, agreement)
     row.agreement_id = agreement.id
     _command(uow, rt, row, M.AGREEMENT, delay=delay)
     return agreement
@@ -210,9 +207,7 @@ def agree(uow: Session, rt: Runtime, row: NegotiationRow, *, delay: float = 0.0)
 def consumer_on_initial_offer(uow: Session, rt: Runtime, *, participant_id: str,
                               message: dict[str, Any]) -> tuple[NegotiationRow, bool]:
     provider_pid = message["providerPid"]
-    existing = uow.scalars(select(NegotiationRow).where(
-        NegotiationRow.role == Role.CONSUMER, NegotiationRow.counter_party_id == participant_id,
-        NegotiationRow.provider_pid == provider_pid)).first()
+    existing = process_rows.by_peer_pid(uow, Role.CONSUMER, participant_id, provider_pid)
     if existing is not None:
         return existing, False
     callback = check_callback(rt, message.get("callbackAddress", ""))
@@ -225,7 +220,7 @@ def consumer_on_initial_offer(uow: Session, rt: Runtime, *, participant_id: str,
     )
     row.consumer_pid = row.id
     row.state = next_state(S.INITIAL, M.CONTRACT_OFFER, sender=Role.PROVIDER, process_id=row.id)
-    uow.add(row)
+    process_rows.add(uow, row)
     _remember_first(uow, rt, row, message, M.CONTRACT_OFFER)
     return row, True
 
@@ -254,7 +249,7 @@ def consumer_on_agreement(uow: Session, rt: Runtime, *, participant_id: str, pid
         raise InvalidMessageError(f"agreement {agreement.get('@id')} is assigned to {agreement.get('assignee')}, "
                                   f"not to us ({rt.settings.participant_id})", process_id=row.id)
     _apply_inbound(uow, rt, row, M.AGREEMENT, message)
-    uow.add(AgreementRow(
+    process_rows.add(uow, AgreementRow(
         id=agreement["@id"], negotiation_id=row.id, role=Role.CONSUMER,
         provider_id=agreement.get("assigner") or row.counter_party_id,
         consumer_id=agreement.get("assignee") or rt.settings.participant_id, asset_id=agreement["target"],
@@ -303,7 +298,7 @@ def initiate(uow: Session, rt: Runtime, *, counter_party_address: str, counter_p
         request_context=checked_request_context(request_context),
     )
     row.consumer_pid = row.id
-    uow.add(row)
+    process_rows.add(uow, row)
     _command(uow, rt, row, M.CONTRACT_REQUEST)
     return row
 
@@ -319,7 +314,7 @@ def offer_to_consumer(uow: Session, rt: Runtime, *, counter_party_address: str, 
         offer_by=Role.PROVIDER, created_at=now, updated_at=now,
     )
     row.provider_pid = row.id
-    uow.add(row)
+    process_rows.add(uow, row)
     _command(uow, rt, row, M.CONTRACT_OFFER)
     return row
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.persistence import appends
-from connector.persistence.tables import EventRow, OutboxRow
+from connector.persistence import appends, process_rows
+from connector.persistence.tables import EventRow, NegotiationRow, OutboxRow
 from connector.services.runtime import Runtime
 
 
@@ -48,7 +48,8 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
 def has_pending(uow: Session, process_id: str) -> bool:
     """Whether a message of this process still waits to be sent or acknowledged; a process created in this very
     transaction has none, and is told apart without a query."""
-    if any(getattr(obj, "id", None) == process_id for obj in uow.new if not isinstance(obj, OutboxRow)):
+    if process_rows.created_here(uow, NegotiationRow, process_id) or any(
+            getattr(obj, "id", None) == process_id for obj in uow.new if not isinstance(obj, OutboxRow)):
         return False
     return appends.has_pending_message(uow, process_id)
 

@@ -8,7 +8,9 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from connector.persistence import process_rows
 from connector.persistence.database import is_postgres
+from connector.persistence.process_rows import LOCKED
 from connector.persistence.tables import NegotiationRow, TransferRow
 from connector.services.followups import Step
 from connector.services.outbox import record_event
@@ -16,7 +18,6 @@ from connector.services.runtime import Runtime
 from contracts import InvalidTransitionError, UnknownProcessError
 
 Row = TypeVar("Row", NegotiationRow, TransferRow)
-LOCKED = "locked rows"  # (table, id) of the rows this unit of work holds the row lock of (PostgreSQL)
 
 
 def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: str | None = None,
@@ -26,12 +27,19 @@ def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: st
     Another participant's process "does not exist" (DSP: 404), so its existence never leaks. `lock` takes the row
     lock on PostgreSQL for the rest of the transaction (SQLite's write transactions are serial anyway).
     """
+    if table is NegotiationRow:
+        row = process_rows.load(uow, table, process_id, lock=lock)  # the hot path, off the ORM
+        return _visible(row, process_id, what=what, peer=peer)
     locked: set[tuple[type, str]] = uow.info.setdefault(LOCKED, set())
     if lock and (table, process_id) not in locked and is_postgres(uow.get_bind()):
         row = uow.get(table, process_id, with_for_update=True)  # a SELECT ... FOR UPDATE, once per transaction
         locked.add((table, process_id))
     else:
         row = uow.get(table, process_id)  # no query when this unit of work has loaded it already
+    return _visible(row, process_id, what=what, peer=peer)
+
+
+def _visible(row: Row | None, process_id: str, *, what: str, peer: str | None) -> Row:
     if row is None or (peer is not None and row.counter_party_id != peer):
         raise UnknownProcessError(process_id, what=what)
     return row

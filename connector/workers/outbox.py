@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from connector.dsp import messages
 from connector.dsp.client import DspClient, PeerRejectedError, PeerUnavailableError
-from connector.persistence import appends
+from connector.persistence import appends, process_rows
 from connector.persistence.database import Database, after_commit, before_commit, is_postgres
 from connector.persistence.tables import AgreementRow, NegotiationRow, OutboxRow, TransferRow
 from connector.services import negotiations, transfers
@@ -263,7 +263,7 @@ class OutboxWorker:
         return self._prepare_transfer(uow, row)
 
     def _prepare_negotiation(self, uow: Session, row: OutboxRow) -> Delivery:
-        negotiation = uow.get(NegotiationRow, row.process_id)
+        negotiation = process_rows.load(uow, NegotiationRow, row.process_id)
         if negotiation is None:
             return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
                             problem=f"negotiation {row.process_id} no longer exists")
@@ -273,7 +273,7 @@ class OutboxWorker:
         if peer_pid is None and not initial:
             return Delivery(row.seq, row.process_type, row.process_id, row.message, None, "", None,
                             problem="the peer never acknowledged this negotiation, so it cannot be addressed")
-        agreement = (uow.get(AgreementRow, negotiation.agreement_id)
+        agreement = (process_rows.load(uow, AgreementRow, negotiation.agreement_id)
                      if negotiation.agreement_id and kind is NegotiationMessage.AGREEMENT else None)
         body = messages.negotiation_message(kind, negotiation, message_id=row.message_id,
                                             callback_address=self._rt.settings.dsp_url, agreement=agreement,

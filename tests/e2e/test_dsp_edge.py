@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +43,21 @@ def test_version_endpoint_is_unauthenticated_plain_json(trio: tuple[ConnectorPro
     assert body == {"protocolVersions": [{"version": "2025-1", "path": "/api/dsp/2025-1", "binding": "HTTPS",
                                           "serviceId": provider.did + "#dsp", "identifierType": "did:web"}]}
     assert httpx.get(provider.url + "/.well-known/did.json").json()["id"] == provider.did
+
+
+def test_an_idle_connection_outlasts_the_clients_keep_alive(spawn: Callable[..., ConnectorProcess]) -> None:
+    """httpx reuses an idle connection for 5 s. Had we closed it at the same moment, as uvicorn's default did, a
+    request sent just then would be lost to "connection reset"; so our side must keep it open longer."""
+    connector = spawn("provider")
+    connection = http.client.HTTPConnection("127.0.0.1", connector.port, timeout=10)
+    try:
+        for pause in (0.0, 6.0):  # the second request on the same connection, after more than 5 s idle
+            time.sleep(pause)
+            connection.request("GET", "/.well-known/dspace-version")  # raises if we had closed the connection
+            response = connection.getresponse()
+            assert response.status == 200 and b"2025-1" in response.read()
+    finally:
+        connection.close()
 
 
 def test_tokens_missing_expired_replayed_foreign_or_misaddressed_are_refused(
