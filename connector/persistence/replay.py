@@ -1,6 +1,6 @@
 """Token ids for requests that change nothing (a catalog request, a GET): recorded in a transaction of their own,
-so a token is accepted once by any process sharing the database. A DSP message records its token id with the change
-it makes, in its own transaction (`appends.record_token`, which this guard uses as well)."""
+so a token is accepted once by any process sharing the database. A DSP message that changes something records its
+token id in the same transaction as that change (`appends.record_token`, which this guard uses as well)."""
 
 from __future__ import annotations
 

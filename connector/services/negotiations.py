@@ -56,10 +56,11 @@ def _remember(uow: Session, rt: Runtime, row: NegotiationRow, kind: M) -> None:
 
 
 def _remember_first(uow: Session, rt: Runtime, row: NegotiationRow, message: dict[str, Any], kind: M) -> None:
-    """For the message that created `row`: its id is recorded too. A peer that never saw our acknowledgement sends
-    it again, and once it knows our process id (from our next message) it sends it to that process, where the
-    record makes it a redelivery instead of an invalid transition."""
-    repeated(uow, rt, row.id, message.get("@id"))
+    """For the message that created `row`: its id is recorded too (a new process cannot have seen it before). A peer
+    that never saw our acknowledgement sends it again, and once it knows our process id (from our next message) it
+    sends it to that process, where the record makes it a redelivery instead of an invalid transition."""
+    if message.get("@id"):
+        appends.record_processed(uow, row.id, str(message["@id"]), rt.clock())
     _remember(uow, rt, row, kind)
 
 
