@@ -11,7 +11,7 @@ import httpx
 from connector.dataplane.access_tokens import issue_access_token, token_verifier
 from connector.dataplane.public_api import pull_data_address
 from connector.dataplane.wiring import push_transfer
-from connector.dsp.client import DspClient
+from connector.dsp.client import DEFAULT_TIMEOUT, DspClient
 from connector.identity_service import (
     DidIdentityService,
     DidResolver,
@@ -54,9 +54,9 @@ class Connector:
             settings.participant_id, public_jwk(self.key),
             service_endpoints={"DataService": settings.dsp_url},
         )
-        self.http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0), follow_redirects=False,
-                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                                 transport=transport)
+        self.transport = transport or httpx.HTTPTransport(
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+        self.http = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, transport=self.transport)
         self.replay_guard = DatabaseReplayGuard(self.db, utc_now)
         self.did_resolver = DidResolver(self.http, allow_http_loopback=settings.dev)
         self.did_resolver.seed(settings.participant_id, self.did_document)
@@ -69,7 +69,7 @@ class Connector:
             from connector.tck.scenarios import TckScript
 
             self.rt.script = TckScript()
-        self.dsp_client = DspClient(self.http, self.identity.outbound_authorization)
+        self.dsp_client = DspClient(self.transport, self.identity.outbound_authorization)
         self.release_puller = ReleasePuller(self.db, self.rt, self.http, self.did_resolver.resolve)
         self.rt.algorithm_source = DspAlgorithmSource(self)
         self.verify_access_token = token_verifier(self.key.private_key, issuer=settings.participant_id)

@@ -9,6 +9,7 @@ Workers never see httpx types.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,24 +44,43 @@ class PeerResponse:
 # right after it sent the request, while it is still REQUESTING) with 409 Conflict; a moment later it is accepted.
 # A conflict that persists still fails, after the outbox's last attempt.
 _RETRYABLE = {408, 409, 425, 429}
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+USER_AGENT = "sovra"
 
 
 class DspClient:
-    def __init__(self, client: httpx.Client, authorization: Callable[[str], str]) -> None:
+    """Sends straight through an httpx transport rather than an `httpx.Client`: a DSP request needs none of the
+    client's layers (cookies, auth flows, redirects, which we never follow, URL merging), and on a connector under
+    load they cost about a third of each send, a sixth of which was the cookie jar parsing every answer."""
+
+    def __init__(self, transport: httpx.BaseTransport, authorization: Callable[[str], str], *,
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
         """`authorization(audience)` returns the Authorization header for a peer's participant id."""
-        self._client = client
+        self._transport = transport
         self._authorization = authorization
+        self._extensions = {"timeout": timeout.as_dict()}
 
     def post(self, url: str, body: dict[str, Any], *, audience: str) -> PeerResponse:
-        return self._send("POST", url, audience=audience, json=body)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return self._send("POST", url, audience=audience, content=content)
 
     def get(self, url: str, *, audience: str, params: dict[str, str] | None = None) -> PeerResponse:
         return self._send("GET", url, audience=audience, params=params)
 
-    def _send(self, method: str, url: str, *, audience: str, **kwargs: Any) -> PeerResponse:
-        headers = {"Authorization": self._authorization(audience), "Content-Type": "application/json"}
+    def _send(self, method: str, url: str, *, audience: str, content: bytes | None = None,
+              params: dict[str, str] | None = None) -> PeerResponse:
+        headers = {"Authorization": self._authorization(audience), "Accept": "application/json",
+                   "User-Agent": USER_AGENT}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            response = self._client.request(method, url, headers=headers, **kwargs)
+            request = httpx.Request(method, url, params=params, headers=headers, content=content,
+                                    extensions=self._extensions)
+            response = self._transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             raise PeerUnavailableError(url, f"{type(exc).__name__}: {exc}") from exc
         body: dict[str, Any] | None = None

@@ -8,7 +8,7 @@ from connector.dsp.client import DspClient, PeerRejectedError, PeerUnavailableEr
 
 def _client(status: int) -> DspClient:
     transport = httpx.MockTransport(lambda request: httpx.Response(status, json={"@type": "TransferError"}))
-    return DspClient(httpx.Client(transport=transport), lambda audience: "token")
+    return DspClient(transport, lambda audience: "token")
 
 
 @pytest.mark.parametrize("status", [408, 409, 425, 429, 500, 503])
