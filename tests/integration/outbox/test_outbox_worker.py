@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,11 +13,12 @@ import httpx
 import pytest
 
 from connector.container import Connector
+from connector.dsp.client import DspClient
 from connector.persistence.migrate import upgrade
 from connector.persistence.tables import EventRow, NegotiationRow, OutboxRow
 from connector.services import negotiations
 from connector.settings import Settings
-from connector.workers.outbox import backoff
+from connector.workers.outbox import OutboxWorker, backoff
 
 PROVIDER = "did:web:provider.example"
 OFFER = {"@id": "Y2Q:YXNzZXQ:MA", "@type": "Offer", "target": "asset-1", "permission": [{"action": "use"}]}
@@ -139,6 +142,33 @@ def test_messages_of_one_process_wait_for_the_previous_acknowledgement(connector
     with connector.db.read_only() as session:
         out = [e.message for e in session.query(EventRow).filter(EventRow.direction == "out")]
     assert out == ["ContractRequestMessage", "ContractNegotiationTerminationMessage"]
+
+
+def test_a_sender_that_frees_up_wakes_the_dispatcher(connector: Connector, peer: Peer) -> None:
+    """Rows left for the dispatcher (a restart's leftovers, retries) go out as fast as senders free up, not at the
+    poll interval: with one sender and a 30 s poll, three due rows must all be sent within seconds."""
+    ids = [_initiate(connector) for _ in range(3)]  # no worker running: nothing is leased, all are due
+    lock = threading.Lock()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        with lock:
+            peer.received.append(request)
+            count = len(peer.received)
+        return httpx.Response(201, json={"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
+                                         "@type": "ContractNegotiation", "providerPid": f"urn:uuid:p-{count}",
+                                         "consumerPid": "x", "state": "REQUESTED"})
+
+    worker = OutboxWorker(connector.db, connector.rt, DspClient(httpx.MockTransport(answer), lambda _a: "Bearer t"),
+                          data_address_for=lambda _t: None, threads=1, poll_seconds=30)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(row.status != "sent" for row in _outbox(connector)):
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert [row.status for row in _outbox(connector)] == ["sent"] * 3
+    assert {_state(connector, negotiation_id).state for negotiation_id in ids} == {"REQUESTED"}
 
 
 @pytest.mark.parametrize("attempts", [1, 3, 8, 20])
