@@ -30,6 +30,13 @@ app.add_typer(subject_app, name="subject")
 Opt = typer.Option
 
 
+# How long an idle client connection stays open. It must outlast the idle time after which common clients stop
+# reusing a connection (httpx: 5 s, as uvicorn's default here was): at equal limits a client reused a connection
+# just as we closed it, and the request died with "connection reset" or "server disconnected" (seen under
+# benchmark (a) once bursts came about 2.5 s apart, so that a connection sat idle for two of them).
+KEEP_ALIVE_SECONDS = 30
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -121,12 +128,6 @@ def _run(settings: Settings) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug", timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
-
-# How long an idle client connection stays open. It must outlast the idle time after which common clients stop
-# reusing a connection (httpx: 5 s, as uvicorn's default here was): at equal limits a client reused a connection
-# just as we closed it, and the request died with "connection reset" or "server disconnected" (seen under
-# benchmark (a) once bursts came about 2.5 s apart, so that a connection sat idle for two of them).
-KEEP_ALIVE_SECONDS = 30
 
 
 def _tune_gc() -> None:

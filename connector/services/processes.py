@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from connector.persistence import process_rows
 from connector.persistence.database import is_postgres
-from connector.persistence.process_rows import LOCKED
 from connector.persistence.tables import NegotiationRow, TransferRow
 from connector.services.followups import Step
 from connector.services.outbox import record_event
@@ -30,7 +29,7 @@ def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: st
     if table is NegotiationRow:
         row = process_rows.load(uow, table, process_id, lock=lock)  # the hot path, off the ORM
         return _visible(row, process_id, what=what, peer=peer)
-    locked: set[tuple[type, str]] = uow.info.setdefault(LOCKED, set())
+    locked: set[tuple[type, str]] = uow.info.setdefault(process_rows.LOCKED, set())
     if lock and (table, process_id) not in locked and is_postgres(uow.get_bind()):
         row = uow.get(table, process_id, with_for_update=True)  # a SELECT ... FOR UPDATE, once per transaction
         locked.add((table, process_id))
