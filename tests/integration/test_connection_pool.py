@@ -86,3 +86,24 @@ def test_a_connection_in_steady_use_is_not_pinged(db: Database, monkeypatch: pyt
     monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
     _backend_pid(db)
     assert len(pings) == 1  # once idle (here: at once), it is pinged before use
+
+
+def _prepared_on_the_connection(db: Database) -> int:
+    with db.unit_of_work() as uow:
+        return int(uow.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one())
+
+
+def test_reads_and_writes_keep_the_statements_prepared_on_a_connection(db: Database) -> None:
+    """psycopg drops a connection's prepared statements at every ROLLBACK; a read-only unit must not roll back,
+    or the pollers' reads (twice a second) leave the protocol's statements to be parsed and planned every time."""
+    if not is_postgres(db.engine):
+        pytest.skip("SQLite prepares in the driver, per connection, without a server")
+    db.engine.dispose()  # one pooled connection, used by every unit below in turn
+    for _ in range(3):
+        with db.unit_of_work() as uow:
+            uow.execute(text("SELECT 1 WHERE 1 = :x"), {"x": 1})
+    prepared = _prepared_on_the_connection(db)
+    assert prepared >= 1  # prepared on its second run
+    with db.read_only() as session:
+        session.execute(text("SELECT 2 WHERE 2 = :x"), {"x": 2})
+    assert _prepared_on_the_connection(db) >= prepared, "the read-only unit dropped the prepared statements"
