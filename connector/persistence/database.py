@@ -120,6 +120,15 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
         callbacks.append(callback)
 
 
+AFTER_ROLLBACK = "after_rollback"
+
+
+def after_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` if the unit of work rolls back: to give back what the block took from memory, expecting the
+    commit to make it durable."""
+    session.info.setdefault(AFTER_ROLLBACK, []).append(callback)
+
+
 BEFORE_COMMIT = "before_commit"
 
 
@@ -167,6 +176,8 @@ class Database:
                 session.commit()
             except BaseException:
                 session.rollback()
+                for callback in session.info.get(AFTER_ROLLBACK, ()):
+                    callback()
                 raise
             finally:
                 session.close()

@@ -38,6 +38,14 @@ def get_for_peer(uow: Session, pid: str, participant_id: str, *, lock: bool = Fa
     return load(uow, NegotiationRow, pid, what="negotiation", peer=participant_id, lock=lock)
 
 
+def _locked_for_peer(uow: Session, rt: Runtime, pid: str, participant_id: str) -> NegotiationRow:
+    """The negotiation a peer's message is applied to, under its row lock, with the acknowledgements of our own
+    messages that wait to be recorded recorded first: its timeline shows our message before the answer to it."""
+    row = get_for_peer(uow, pid, participant_id, lock=True)
+    rt.outbox.settle(uow, row.id)
+    return row
+
+
 def get_local(uow: Session, negotiation_id: str, *, lock: bool = False) -> NegotiationRow:
     return load(uow, NegotiationRow, negotiation_id, what="negotiation", lock=lock)
 
@@ -137,7 +145,7 @@ def provider_on_request(uow: Session, rt: Runtime, *, participant_id: str,
 
 def provider_on_counter_request(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                                 message: dict[str, Any]) -> NegotiationRow:
-    row = get_for_peer(uow, pid, participant_id, lock=True)
+    row = _locked_for_peer(uow, rt, pid, participant_id)
     if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.CONTRACT_REQUEST, message)
@@ -157,7 +165,7 @@ def provider_on_counter_request(uow: Session, rt: Runtime, *, participant_id: st
 
 def provider_on_accepted(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                          message: dict[str, Any]) -> NegotiationRow:
-    row = get_for_peer(uow, pid, participant_id, lock=True)
+    row = _locked_for_peer(uow, rt, pid, participant_id)
     if repeated(uow, rt, row.id, message.get("@id")):
         return row
     if row.offer_by != Role.PROVIDER:
@@ -171,7 +179,7 @@ def provider_on_accepted(uow: Session, rt: Runtime, *, participant_id: str, pid:
 
 def provider_on_verification(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                              message: dict[str, Any]) -> NegotiationRow:
-    row = get_for_peer(uow, pid, participant_id, lock=True)
+    row = _locked_for_peer(uow, rt, pid, participant_id)
     if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.VERIFICATION, message)
@@ -228,7 +236,7 @@ def consumer_on_initial_offer(uow: Session, rt: Runtime, *, participant_id: str,
 
 def consumer_on_offer(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                       message: dict[str, Any]) -> NegotiationRow:
-    row = get_for_peer(uow, pid, participant_id, lock=True)
+    row = _locked_for_peer(uow, rt, pid, participant_id)
     if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.CONTRACT_OFFER, message)
@@ -239,7 +247,7 @@ def consumer_on_offer(uow: Session, rt: Runtime, *, participant_id: str, pid: st
 
 def consumer_on_agreement(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                           message: dict[str, Any]) -> NegotiationRow:
-    row = get_for_peer(uow, pid, participant_id, lock=True)
+    row = _locked_for_peer(uow, rt, pid, participant_id)
     if repeated(uow, rt, row.id, message.get("@id")):
         return row
     agreement = message["agreement"]
@@ -264,7 +272,7 @@ def consumer_on_agreement(uow: Session, rt: Runtime, *, participant_id: str, pid
 
 def consumer_on_finalized(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                           message: dict[str, Any]) -> NegotiationRow:
-    row = get_for_peer(uow, pid, participant_id, lock=True)
+    row = _locked_for_peer(uow, rt, pid, participant_id)
     if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.FINALIZED_EVENT, message)
@@ -274,7 +282,7 @@ def consumer_on_finalized(uow: Session, rt: Runtime, *, participant_id: str, pid
 
 def on_termination(uow: Session, rt: Runtime, *, participant_id: str, pid: str,
                    message: dict[str, Any]) -> NegotiationRow:
-    row = get_for_peer(uow, pid, participant_id, lock=True)
+    row = _locked_for_peer(uow, rt, pid, participant_id)
     if repeated(uow, rt, row.id, message.get("@id")):
         return row
     _apply_inbound(uow, rt, row, M.TERMINATION, message)

@@ -20,6 +20,7 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
     commit (messages of one process go out in order, so a later one waits for its predecessor's acknowledgement).
     `delay` holds the message back that many seconds (a scripted peer may need time to expect it); the dispatcher
     sends it once due."""
+    rt.outbox.settle(uow, process_id)  # an acknowledgement not yet recorded would hold this message back
     now = rt.clock()
     lease = None if delay > 0 or has_pending(uow, process_id) else rt.outbox.lease_for(now)
     values: dict[str, Any] = {

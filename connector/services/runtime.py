@@ -34,6 +34,7 @@ class OutboxDispatch(Protocol):
     A message whose process has nothing else pending is leased to this process in the transaction that queues it,
     built from that transaction's final state and handed to a sender right after commit: the common case costs no
     claim and no second read. With no worker running (tests, tools) nothing is leased and rows wait for a claim.
+    An acknowledgement may wait to be recorded; `settle` records those of a process in the caller's transaction.
     """
 
     def lease_for(self, now: datetime) -> tuple[str, datetime] | None: ...
@@ -41,6 +42,8 @@ class OutboxDispatch(Protocol):
     def leased(self, uow: Any, row: Any) -> None: ...
 
     def queued_behind(self, process_id: str) -> None: ...
+
+    def settle(self, uow: Any, process_id: str) -> None: ...
 
 
 class NoOutbox:
@@ -51,6 +54,9 @@ class NoOutbox:
         pass
 
     def queued_behind(self, process_id: str) -> None:
+        pass
+
+    def settle(self, uow: Any, process_id: str) -> None:
         pass
 
 

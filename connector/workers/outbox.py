@@ -4,10 +4,15 @@ A row reaches a sender in one of two ways. Usually the transaction that queued i
 process (nothing else of that process was pending) and hands it over after commit; likewise the acknowledgement of
 one message leases the next message of the same process. Everything else (retries, rows left by a crash, rows queued
 while the worker was not running) is claimed by the dispatcher, which polls for due rows. Either way the send runs
-outside any transaction, and the outcome is recorded, with the acknowledgement applied, in one new transaction.
-Two processes on one PostgreSQL database share the work (`FOR UPDATE SKIP LOCKED` plus the lease); a crash mid-send
-leaves a lease that expires (or is freed at restart) and the row is sent again with the same message id, which the
-peer deduplicates.
+outside any transaction, and the outcome is recorded, with the acknowledgement applied, in a transaction after it.
+
+The acknowledgement of a negotiation message may wait a moment to be recorded (`unrecorded_acks.py`): the next
+transaction of its process (the peer's answer, or another message queued for it) records it on the way, and what
+nothing takes within `ACK_WAIT_SECONDS` the dispatcher records in batches.
+
+Two processes on one PostgreSQL database share the work (`FOR UPDATE SKIP LOCKED` plus the lease); a crash mid-send,
+or before an acknowledgement was recorded, leaves a lease that expires (or is freed at restart) and the row is sent
+again with the same message id, which the peer deduplicates.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,10 +37,11 @@ from sqlalchemy.orm import Session
 from connector.dsp import messages
 from connector.dsp.client import DspClient, PeerRejectedError, PeerUnavailableError
 from connector.persistence import appends, process_rows
-from connector.persistence.database import Database, after_commit, before_commit, is_postgres
+from connector.persistence.database import Database, after_commit, after_rollback, before_commit, is_postgres
 from connector.persistence.tables import AgreementRow, NegotiationRow, OutboxRow, TransferRow
 from connector.services import negotiations, transfers
 from connector.services.runtime import Runtime
+from connector.workers.unrecorded_acks import Acknowledged, UnrecordedAcks
 from contracts import Role
 from contracts.negotiation import NegotiationMessage
 from contracts.transfer import TransferMessage
@@ -43,6 +50,9 @@ log = logging.getLogger("sovra.outbox")
 
 LEASE = timedelta(seconds=20)  # longer than one send (connect 5 s, read 15 s); a crashed holder frees it soon
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 300.0
+# How long an acknowledgement may wait for a transaction of its process to record it before a batch does. Long
+# enough for the peer's answer to arrive under load; short, because until then the process shows its -ING state.
+ACK_WAIT_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,7 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._throttled = False
         self._waiting: set[str] = set()  # processes with a row queued behind an unacknowledged message
+        self._acks = UnrecordedAcks()
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -95,6 +106,7 @@ class OutboxWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._record_batch(self._acks.take_all())  # no dispatcher any more: what the senders left, now
 
     def release_orphaned_leases(self) -> int:
         """Free rows leased by a process of this host that is gone (killed mid-send), instead of waiting out
@@ -163,6 +175,7 @@ class OutboxWorker:
         """Keep every sender thread busy: claim as many rows as there are idle threads, never wait for a batch."""
         while not self._stop.is_set():
             self._wake.clear()
+            self._record_batch(self._acks.take_due(time.monotonic()))
             claimed = 0
             free = self._threads - self._in_flight
             self._throttled = free <= 0
@@ -179,7 +192,12 @@ class OutboxWorker:
                     self._started(delivery)
                 claimed = len(deliveries)
             if claimed == 0 or self._in_flight >= self._threads:
-                self._wake.wait(self._poll)
+                self._wake.wait(self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        """Until the next poll, or until the oldest unrecorded acknowledgement is due, whichever comes first."""
+        due = self._acks.next_due()
+        return self._poll if due is None else max(0.0, min(self._poll, due - time.monotonic()))
 
     def _started(self, delivery: Delivery) -> None:
         with self._count_lock:
@@ -370,14 +388,16 @@ class OutboxWorker:
     # -- outcomes --------------------------------------------------------------------------------------------------
     def _finish(self, delivery: Delivery, *, ack: dict[str, Any] | None = None, error: str | None = None,
                 fatal: bool = False) -> None:
+        if error is None:
+            acknowledged = Acknowledged(delivery, ack, self._rt.clock(), time.monotonic() + ACK_WAIT_SECONDS)
+            if self._may_wait(delivery):
+                if self._acks.add(acknowledged):
+                    self._wake.set()  # the dispatcher may sleep a whole poll: it must wake for this one's batch
+            else:
+                with self._db.unit_of_work() as uow:
+                    self._record(uow, acknowledged)
+            return
         with self._db.unit_of_work() as uow:
-            if error is None:
-                # False: our lease ran out and another sender owns the row now, which records the outcome.
-                if appends.mark_sent(uow, delivery.seq, holder=self._id, at=self._rt.clock()):
-                    self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery),
-                                                         ack)
-                    self._lease_next(uow, delivery.process_id)
-                return
             row = uow.get(OutboxRow, delivery.seq)
             if row is None or row.leased_by != self._id:
                 return
@@ -391,6 +411,55 @@ class OutboxWorker:
             row.lease_until, row.leased_by = None, None
             row.next_attempt_at = self._rt.clock() + timedelta(seconds=backoff(row.attempts))
         log.info("will retry %s for %s: %s", delivery.message, delivery.process_id, error)
+
+    def _may_wait(self, delivery: Delivery) -> bool:
+        """Whether the acknowledgement of `delivery` may wait to be recorded with other work. Not when a message of
+        the process waits for it (it would wait too), nor when no dispatcher runs to record it later; and only
+        for negotiations: a transfer's acknowledgement starts work (a push, a compute release) at once."""
+        if delivery.process_type != negotiations.PROCESS or self._thread is None or self._stop.is_set():
+            return False
+        with self._count_lock:
+            return delivery.process_id not in self._waiting
+
+    def settle(self, uow: Session, process_id: str) -> None:
+        """Record in `uow` the acknowledgements of `process_id` that wait to be recorded: before its next
+        message is queued (which must not wait behind them) or a peer's message is applied to it (so that its
+        timeline shows our message before the answer). Given back if `uow` rolls back."""
+        taken = self._acks.take(process_id)
+        if not taken:
+            return
+        after_rollback(uow, lambda: self._acks.put_back(taken))
+        for acknowledged in taken:
+            self._record(uow, acknowledged)
+
+    def _record(self, uow: Session, acknowledged: Acknowledged) -> None:
+        """The row sent, the process moved on from its -ING state, and the message that waited for it leased."""
+        delivery = acknowledged.delivery
+        # False: our lease ran out and another sender owns the row now, which records the outcome.
+        if appends.mark_sent(uow, delivery.seq, holder=self._id, at=acknowledged.at):
+            self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery),
+                                                 acknowledged.body)
+            self._lease_next(uow, delivery.process_id)
+
+    def _record_batch(self, batch: list[Acknowledged]) -> None:
+        """Record acknowledgements that no transaction of their process took, in one transaction; should that
+        fail, one by one, so that one bad row cannot hold back the others (a row left unrecorded is sent again
+        once its lease runs out, and the peer answers the repeat as a redelivery)."""
+        if not batch:
+            return
+        try:
+            with self._db.unit_of_work() as uow:
+                for acknowledged in batch:
+                    self._record(uow, acknowledged)
+            return
+        except Exception:
+            log.exception("recording %d acknowledgements together failed; recording them one by one", len(batch))
+        for acknowledged in batch:
+            try:
+                with self._db.unit_of_work() as uow:
+                    self._record(uow, acknowledged)
+            except Exception:
+                log.exception("recording the acknowledgement of outbox row %s failed", acknowledged.delivery.seq)
 
     def _lease_next(self, uow: Session, process_id: str) -> None:
         """The message that waited for this acknowledgement is due now: lease it here and send it after commit."""

@@ -90,8 +90,13 @@ def test_two_provider_processes_share_one_postgresql_database(tmp_path: Path) ->
             applied = _events(c, negotiation_id)
             assert sorted(applied) == sorted(set(applied)), applied
         engine = create_engine(url)
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT status, attempts, leased_by FROM outbox")).all()
+        deadline = time.monotonic() + 10  # the acknowledgement of a last message is recorded within moments
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT status, attempts, leased_by FROM outbox")).all()
+            if all(r.status != "pending" for r in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         engine.dispose()
         assert len(rows) == 24 * 2  # agreement + finalized event per negotiation
         assert {r.status for r in rows} == {"sent"}
