@@ -1,0 +1,139 @@
+"""An acknowledgement waits to be recorded by the next transaction of its process, or by a batch, and is never lost:
+a transaction that rolls back gives it back, and stopping the worker records what is left."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from connector.container import Connector
+from connector.persistence.migrate import upgrade
+from connector.persistence.tables import EventRow, NegotiationRow, OutboxRow
+from connector.services import negotiations
+from connector.settings import Settings
+from connector.workers import outbox
+
+PROVIDER = "did:web:provider.example"
+OFFER = {"@id": "Y2Q:YXNzZXQ:MA", "@type": "Offer", "target": "asset-1", "permission": [{"action": "use"}]}
+
+
+class Peer:
+    """Acknowledges every message at once, and records the paths it was sent."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.paths.append(request.url.path)
+        if request.url.path.endswith("/negotiations/request"):
+            return httpx.Response(201, json={"providerPid": "urn:uuid:p-1"})
+        return httpx.Response(200)
+
+
+@pytest.fixture
+def peer() -> Peer:
+    return Peer()
+
+
+@pytest.fixture
+def connector(database_url: str, tmp_path: Path, peer: Peer) -> Iterator[Connector]:
+    settings = Settings(port=18193, dev=True, api_key="test-key-123", database_url=database_url,
+                        data_dir=tmp_path / "data").with_defaults().validate()
+    connector = Connector(settings, transport=httpx.MockTransport(peer))
+    upgrade(connector.db.engine)
+    connector.outbox.start()
+    yield connector
+    connector.outbox.stop()
+    connector.db.dispose()
+
+
+def _wait(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+
+
+def _initiate(connector: Connector, peer: Peer) -> str:
+    with connector.db.unit_of_work() as uow:
+        negotiation_id = negotiations.initiate(uow, connector.rt, counter_party_address="https://provider.example/dsp",
+                                               counter_party_id=PROVIDER, offer=OFFER).id
+    _wait(lambda: len(peer.paths) == 1)  # sent and answered; the answer waits to be recorded
+    return negotiation_id
+
+
+def _row(connector: Connector, negotiation_id: str) -> NegotiationRow:
+    with connector.db.read_only() as session:
+        return session.get(NegotiationRow, negotiation_id)  # type: ignore[return-value]
+
+
+def _statuses(connector: Connector, negotiation_id: str) -> list[str]:
+    with connector.db.read_only() as session:
+        return list(session.scalars(select(OutboxRow.status).where(OutboxRow.process_id == negotiation_id)
+                                    .order_by(OutboxRow.seq)))
+
+
+def _timeline(connector: Connector, negotiation_id: str) -> list[tuple[str, str]]:
+    with connector.db.read_only() as session:
+        events = session.scalars(select(EventRow).where(EventRow.process_id == negotiation_id)
+                                 .order_by(EventRow.seq))
+        return [(e.direction, e.message) for e in events]
+
+
+def _agreement(connector: Connector, negotiation_id: str) -> dict[str, Any]:
+    return {"@id": "urn:uuid:m-agreement", "providerPid": "urn:uuid:p-1", "consumerPid": negotiation_id,
+            "agreement": {"@id": "urn:uuid:agreement-1", "target": "asset-1", "assigner": PROVIDER,
+                          "assignee": connector.settings.participant_id, "permission": [{"action": "use"}],
+                          "timestamp": "2026-12-06T12:00:00Z"}}
+
+
+def test_the_peers_answer_records_the_acknowledgement_of_the_message_it_answers(
+        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 60.0)  # no batch within the test: only the answer records it
+    negotiation_id = _initiate(connector, peer)
+    time.sleep(0.2)
+    assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTING", ["pending"])
+    with connector.db.unit_of_work() as uow:
+        negotiations.consumer_on_agreement(uow, connector.rt, participant_id=PROVIDER, pid=negotiation_id,
+                                           message=_agreement(connector, negotiation_id))
+    assert _statuses(connector, negotiation_id)[0] == "sent"  # recorded in the answer's own transaction
+    assert _timeline(connector, negotiation_id)[:2] == [("out", "ContractRequestMessage"),
+                                                        ("in", "ContractAgreementMessage")]
+    # The verification was not held back behind the request: leased at once and on its way.
+    _wait(lambda: len(peer.paths) == 2)
+    assert peer.paths[1] == "/dsp/negotiations/urn:uuid:p-1/agreement/verification"
+
+
+def test_an_acknowledgement_no_transaction_takes_is_recorded_in_a_batch(
+        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 0.5)
+    negotiation_id = _initiate(connector, peer)
+    assert _row(connector, negotiation_id).state == "REQUESTING"  # waiting, not lost
+    _wait(lambda: _row(connector, negotiation_id).state == "REQUESTED", timeout=5)
+    row = _row(connector, negotiation_id)
+    assert (row.provider_pid, _statuses(connector, row.id)) == ("urn:uuid:p-1", ["sent"])
+    assert _timeline(connector, row.id) == [("out", "ContractRequestMessage")]
+
+
+def test_a_transaction_that_rolls_back_gives_back_what_it_took_and_stopping_records_it(
+        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 60.0)
+    negotiation_id = _initiate(connector, peer)
+    time.sleep(0.2)
+    with pytest.raises(RuntimeError), connector.db.unit_of_work() as uow:
+        connector.outbox.settle(uow, negotiation_id)
+        raise RuntimeError("the transaction fails after recording the acknowledgement")
+    assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTING", ["pending"])
+    connector.outbox.stop()  # no dispatcher left to batch it: recorded now
+    assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTED", ["sent"])
+    assert _timeline(connector, negotiation_id) == [("out", "ContractRequestMessage")]
