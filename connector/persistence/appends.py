@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from connector.persistence import process_rows
+from connector.persistence.database import before_commit
 from connector.persistence.tables import AgreementRow, EventRow, OutboxRow, ProcessedMessageRow, UsedTokenRow
 
 _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
@@ -32,7 +33,7 @@ _TOKENS: Table = UsedTokenRow.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 _AGREEMENTS: Table = AgreementRow.__table__  # type: ignore[assignment]
 
-_INSERT_EVENT = insert(_EVENTS)
+_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.seq)
 _INSERT_OUTBOX = insert(_OUTBOX)
 _FINALIZE_AGREEMENT = (update(_AGREEMENTS).where(_AGREEMENTS.c.id == bindparam("agreement"))
                        .values(finalized=True))
@@ -64,8 +65,24 @@ def record_token(uow: Session, jti: str, expires_at: Any) -> bool:
     return _inserted(uow, _TOKENS, {"jti": jti, "expires_at": expires_at})
 
 
+EVENTS = "sovra_events"  # the events a unit of work recorded, written together just before commit
+
+
 def record_event(uow: Session, values: dict[str, Any]) -> None:
-    uow.connection().execute(_INSERT_EVENT, values)
+    """Keep an event to be written with the unit of work's other events, in one statement just before commit: a
+    message's transaction often records two (the acknowledgement of ours it settles, then the peer's message), and a
+    batch of acknowledgements one each. Events are never read back in the transaction that writes them."""
+    pending = uow.info.get(EVENTS)
+    if pending is None:
+        pending = uow.info[EVENTS] = []
+        before_commit(uow, lambda: _write_events(uow))
+    pending.append(values)
+
+
+def _write_events(uow: Session) -> None:
+    rows = uow.info.pop(EVENTS, None)
+    if rows:  # with RETURNING, several rows go as one multi-row INSERT on both backends (not one per row)
+        uow.connection().execute(_INSERT_EVENTS, rows)
 
 
 def record_processed(uow: Session, process_id: str, message_id: str, received_at: Any) -> bool:

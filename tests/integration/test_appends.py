@@ -134,3 +134,38 @@ def test_a_row_is_marked_sent_only_by_the_holder_of_its_lease(db: Database) -> N
     with db.read_only() as session:
         row = session.get(OutboxRow, seq)
         assert row is not None and (row.status, row.sent_at, row.lease_until) == ("sent", NOW, None)
+
+
+def _event(message: str) -> dict[str, Any]:
+    return {"process_id": "p-1", "direction": "in", "message": message, "state": "REQUESTED", "detail": None,
+            "at": NOW}
+
+
+def test_a_unit_of_works_events_are_written_together_in_order_at_commit(db: Database) -> None:
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with db.unit_of_work() as uow:
+            for message in ("first", "second", "third"):
+                appends.record_event(uow, _event(message))
+            assert not [s for s in statements if "INSERT INTO events" in s]  # kept until commit
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert len([s for s in statements if "INSERT INTO events" in s]) == 1
+    with db.read_only() as session:
+        assert list(session.scalars(select(EventRow.message).order_by(EventRow.seq))) == ["first", "second", "third"]
+
+
+def test_the_events_of_a_unit_of_work_that_rolls_back_are_not_written(db: Database) -> None:
+    try:
+        with db.unit_of_work() as uow:
+            appends.record_event(uow, _event("never"))
+            raise RuntimeError("the message fails")
+    except RuntimeError:
+        pass
+    with db.read_only() as session:
+        assert list(session.scalars(select(EventRow))) == []
