@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -166,10 +167,13 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, Any] = {"n": args.n}
     workdir = Path(tempfile.mkdtemp(prefix="sovra-bench-"))
+    created: list[str] = []
     try:
         backends: list[tuple[str, tuple[str | None, str | None]]] = [("sqlite", (None, None))]
         if args.postgres:
-            backends.append(("postgresql", _pg_databases(args.postgres)))
+            urls = _pg_databases(args.postgres)
+            created.extend(urls)
+            backends.append(("postgresql", urls))
         for name, urls in backends:
             pair = Pair(args.n, workdir / name, urls)
             rounds = []
@@ -192,6 +196,8 @@ def main() -> None:
                   f"(each: {', '.join(format(r['ratio_to_bare_http'], '.1%') for r in rounds)})")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if created:
+            _drop_databases(args.postgres, created)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
 
@@ -199,17 +205,29 @@ def main() -> None:
 def _pg_databases(admin_url: str) -> tuple[str, str]:
     import uuid
 
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(admin_url)
     names = [f"sovra_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as conn:
+    with _admin_connection(admin_url) as conn:
         for name in names:
             conn.execute(f'CREATE DATABASE "{name}"')
+    admin = make_url(admin_url)
     return tuple(admin.set(drivername="postgresql+psycopg", database=n).render_as_string(hide_password=False)
                  for n in names)  # type: ignore[return-value]
+
+
+def _drop_databases(admin_url: str, urls: list[str]) -> None:
+    """Drop what the run created: databases left behind pile up run after run, and the server's autovacuum
+    launcher visits each of them in turn (with 80 of them, a worker start about every second), which loaded the
+    very machine later runs measured."""
+    with _admin_connection(admin_url) as conn:
+        for url in urls:
+            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _admin_connection(admin_url: str) -> Any:
+    import psycopg
+
+    dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(dsn, autocommit=True)
 
 
 if __name__ == "__main__":
