@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,14 @@ class UnrecordedAcks:
             return []
         with self._lock:
             return self._by_process.pop(process_id, [])
+
+    def hurry(self, process_id: str, now: float) -> bool:
+        """Make the acknowledgements of `process_id` due `now`; True when it had any."""
+        with self._lock:
+            kept = self._by_process.get(process_id)
+            if kept:
+                self._by_process[process_id] = [replace(ack, due=min(ack.due, now)) for ack in kept]
+            return bool(kept)
 
     def take_due(self, now: float) -> list[Acknowledged]:
         """Every process's acknowledgements once its oldest is due: recorded together, in order."""

@@ -137,3 +137,19 @@ def test_a_transaction_that_rolls_back_gives_back_what_it_took_and_stopping_reco
     connector.outbox.stop()  # no dispatcher left to batch it: recorded now
     assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTED", ["sent"])
     assert _timeline(connector, negotiation_id) == [("out", "ContractRequestMessage")]
+
+
+def test_a_message_queued_behind_an_acknowledgement_that_arrived_meanwhile_does_not_wait_for_the_batch(
+        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The acknowledgement arrives after the queuing transaction looked for it (simulated: that transaction finds
+    nothing to settle), and before it queues its message behind: the message must go out at once, not after
+    ACK_WAIT_SECONDS."""
+    monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 60.0)
+    negotiation_id = _initiate(connector, peer)
+    _wait(lambda: len(connector.outbox._acks) == 1)  # kept, waiting to be recorded
+    with connector.db.unit_of_work() as uow, monkeypatch.context() as patched:
+        patched.setattr(connector.outbox, "settle", lambda _uow, _process_id: None)
+        negotiations.terminate(uow, connector.rt, negotiation_id, reason="changed my mind")
+    _wait(lambda: len(peer.paths) == 2, timeout=5)
+    assert peer.paths[1] == "/dsp/negotiations/urn:uuid:p-1/termination"
+    assert _statuses(connector, negotiation_id)[0] == "sent"  # the request's acknowledgement, recorded first
