@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -111,8 +112,15 @@ def jwk_to_public_key(jwk: dict[str, object]) -> ec.EllipticCurvePublicKey:
         raise InvalidKeyError(f"kty {jwk.get('kty')!r} / crv {jwk.get('crv')!r} is not EC / P-256")
     if jwk.get("alg") not in (None, "ES256"):
         raise InvalidKeyError(f"alg {jwk.get('alg')!r} is not ES256")
-    x = _decode_coordinate(jwk.get("x"), "x")
-    y = _decode_coordinate(jwk.get("y"), "y")
+    return _point_key(jwk.get("x"), jwk.get("y"))
+
+
+@lru_cache(maxsize=256)
+def _point_key(x_member: object, y_member: object) -> ec.EllipticCurvePublicKey:
+    """The key of one point, built once: checking that a point lies on the curve took more CPU than verifying the
+    signature itself, and a peer signs every message with the same key. Invalid members raise (never cached)."""
+    x = _decode_coordinate(x_member, "x")
+    y = _decode_coordinate(y_member, "y")
     try:
         return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
     except ValueError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -76,7 +76,7 @@ def issue_token(key: SigningKey, *, issuer: str, audience: str, now: datetime, t
         "exp": issued_at + ttl_seconds,
     }
     header = {"alg": ALGORITHM, "typ": "JWT", "kid": f"{issuer}#{key.kid}"}
-    return jwt.encode(header, claims, ECKey.import_key(key.private_key), algorithms=[ALGORITHM])
+    return jwt.encode(header, claims, _jose_signing_key(key), algorithms=[ALGORITHM])
 
 
 def verify_token(token: str, *, did_document: dict[str, object], expected_audience: str, now: datetime,
@@ -115,13 +115,37 @@ def unverified_issuer(token: str) -> str:
 
 
 def _check_signature(token: str, jwk: dict[str, object], issuer: str, kid: str | None) -> None:
-    public_key = ECKey.import_key(jwk_to_public_key(jwk))
+    public_key = _jose_public_key(jwk)
     try:
         jws.deserialize_compact(token, public_key, algorithms=[ALGORITHM])
     except BadSignatureError as exc:
         raise InvalidSignatureError(issuer, kid) from exc
     except JoseError as exc:
         raise MalformedTokenError(f"the JWS was refused by the JOSE library ({exc.error})") from exc
+
+
+# The JOSE library's wrappers of keys, made once per key: wrapping reads the key's numbers every time, and a
+# peer signs every message with the same key. Keyed by our key id (the key's thumbprint) and by a peer's point.
+_WRAPPED: dict[object, ECKey] = {}
+_WRAPPED_MAX = 256
+
+
+def _jose_signing_key(key: SigningKey) -> ECKey:
+    return _wrapped(("signing", key.kid), lambda: ECKey.import_key(key.private_key))
+
+
+def _jose_public_key(jwk: dict[str, object]) -> ECKey:
+    public_key = jwk_to_public_key(jwk)  # every check of the JWK, every time (the point itself is cached there)
+    return _wrapped(("point", jwk.get("x"), jwk.get("y")), lambda: ECKey.import_key(public_key))
+
+
+def _wrapped(key: object, wrap: Callable[[], ECKey]) -> ECKey:
+    found = _WRAPPED.get(key)
+    if found is None:
+        if len(_WRAPPED) >= _WRAPPED_MAX:
+            _WRAPPED.clear()
+        found = _WRAPPED[key] = wrap()
+    return found
 
 
 def _checked_claims(claims: dict[str, object], issuer: str, expected_audience: str, now: datetime,
