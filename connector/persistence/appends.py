@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from connector.persistence import process_rows
+from connector.persistence import prebuilt, process_rows
 from connector.persistence.database import before_commit
 from connector.persistence.tables import AgreementRow, EventRow, OutboxRow, ProcessedMessageRow, UsedTokenRow
 
@@ -34,7 +34,7 @@ _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 _AGREEMENTS: Table = AgreementRow.__table__  # type: ignore[assignment]
 
 _INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.seq)
-_INSERT_OUTBOX = insert(_OUTBOX)
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.seq)
 _FINALIZE_AGREEMENT = (update(_AGREEMENTS).where(_AGREEMENTS.c.id == bindparam("agreement"))
                        .values(finalized=True))
 _MARK_SENT = (update(_OUTBOX)
@@ -57,7 +57,7 @@ def _insert_new(table: Table, dialect: str) -> Executable:
 
 def _inserted(uow: Session, table: Table, values: dict[str, Any]) -> bool:
     connection = uow.connection()
-    return connection.execute(_insert_new(table, connection.dialect.name), values).first() is not None
+    return prebuilt.execute(connection, _insert_new(table, connection.dialect.name), values).fetchone() is not None
 
 
 def record_token(uow: Session, jti: str, expires_at: Any) -> bool:
@@ -102,7 +102,7 @@ def mark_agreement_finalized(uow: Session, agreement_id: str) -> None:
         if isinstance(obj, AgreementRow) and obj.id == agreement_id:  # not written yet: it is inserted finalized
             obj.finalized = True
             return
-    uow.connection().execute(_FINALIZE_AGREEMENT, {"agreement": agreement_id})
+    prebuilt.execute(uow.connection(), _FINALIZE_AGREEMENT, {"agreement": agreement_id})
     agreement = uow.identity_map.get(identity_key(AgreementRow, agreement_id))
     if agreement is not None:  # loaded earlier in this unit of work: keep the object in step with the row
         set_committed_value(agreement, "finalized", True)
@@ -110,18 +110,17 @@ def mark_agreement_finalized(uow: Session, agreement_id: str) -> None:
 
 def queue_message(uow: Session, values: dict[str, Any]) -> int:
     """Insert an outbox row (every column given) and return its sequence number."""
-    result = uow.connection().execute(_INSERT_OUTBOX, values)
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(prebuilt.execute(uow.connection(), _INSERT_OUTBOX, values).fetchone()[0])
 
 
 def has_pending_message(uow: Session, process_id: str) -> bool:
     """Whether the outbox holds an unsent message of `process_id` (outbox rows are only ever inserted by
     `queue_message`, so the query sees this transaction's own rows without a flush)."""
-    return uow.connection().execute(_HAS_PENDING, {"process_id": process_id}).first() is not None
+    return prebuilt.execute(uow.connection(), _HAS_PENDING, {"process_id": process_id}).fetchone() is not None
 
 
 def mark_sent(uow: Session, seq: int, *, holder: str, at: Any) -> bool:
     """Mark outbox row `seq` sent if `holder` still holds its lease; False when the lease ran out and another
     sender took the row over (that sender records the outcome)."""
-    result = uow.connection().execute(_MARK_SENT, {"row_seq": seq, "holder": holder, "sent_time": at})
-    return bool(result.rowcount == 1)
+    cursor = prebuilt.execute(uow.connection(), _MARK_SENT, {"row_seq": seq, "holder": holder, "sent_time": at})
+    return bool(cursor.rowcount == 1)

@@ -24,6 +24,7 @@ from sqlalchemy import Executable, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
 
+from connector.persistence import prebuilt
 from connector.persistence.database import before_commit, is_postgres
 from connector.persistence.tables import AgreementRow, NegotiationRow
 
@@ -58,8 +59,8 @@ def load(uow: Session, cls: type[Row], process_id: str, *, lock: bool = False) -
 def by_peer_pid(uow: Session, role: str, peer: str, peer_pid: str) -> NegotiationRow | None:
     """The negotiation in which we play `role` that `peer`'s initial message created under `peer_pid`, the id the
     peer gave it (a repeated initial message is answered as the first)."""
-    found = uow.connection().execute(_BY_PEER_PID[role], {"peer": peer, "peer_pid": peer_pid}).scalar()
-    return None if found is None else load(uow, NegotiationRow, found)
+    found = prebuilt.execute(uow.connection(), _BY_PEER_PID[role], {"peer": peer, "peer_pid": peer_pid}).fetchone()
+    return None if found is None else load(uow, NegotiationRow, found[0])
 
 
 def add(uow: Session, row: NegotiationRow | AgreementRow) -> None:
@@ -92,13 +93,13 @@ def write_back(uow: Session) -> None:
         values = row.__dict__
         if key in created:
             table = _table(key[0])
-            connection.execute(_insert(table), {column.key: values[column.key] for column in table.columns})
+            prebuilt.execute(connection, _insert(table), {column.key: values[column.key] for column in table.columns})
         else:
             changed = tuple(sorted(name for name, before in state.committed_state.items()
                                    if values.get(name) != before))
             if changed:
-                connection.execute(_update(_table(key[0]), changed),
-                                   {"process_id": key[1], **{f"new_{name}": values[name] for name in changed}})
+                prebuilt.execute(connection, _update(_table(key[0]), changed),
+                                 {"process_id": key[1], **{f"new_{name}": values[name] for name in changed}})
         state.committed_state.clear()  # written: later assignments count from here
     uow.info.get(CREATED, set()).clear()
 
