@@ -24,9 +24,9 @@ from connector.services.processes import load, take_scripted_step
 from connector.services.runtime import Runtime
 from connector.settings import is_loopback_host
 from contracts import InvalidMessageError, OfferRejectedError, Role
+from contracts.negotiation import FINAL_STATES, command, next_state, pending_state, reached_state
 from contracts.negotiation import NegotiationMessage as M
 from contracts.negotiation import NegotiationState as S
-from contracts.negotiation import command, next_state, pending_state, reached_state
 from contracts.offers import policy_rules, same_rules
 
 PROCESS = "negotiation"
@@ -426,6 +426,12 @@ def run_step(uow: Session, rt: Runtime, row: NegotiationRow, step: Step, *, dela
                                                    + Role(row.role).lower()}, delay=delay)
         case _:
             raise ValueError(f"a {Role(row.role).lower()} cannot take step {step.value} in a negotiation")
+
+
+def answer_expected(kind: M) -> bool:
+    """Whether the peer answers our message `kind` with a message of its own (no answer follows one that ends the
+    negotiation): the outbox lets its acknowledgement wait for that answer's transaction to record it."""
+    return next_state_after(kind) not in FINAL_STATES
 
 
 def next_state_after(kind: M) -> S:

@@ -50,10 +50,10 @@ log = logging.getLogger("sovra.outbox")
 
 LEASE = timedelta(seconds=20)  # longer than one send (connect 5 s, read 15 s); a crashed holder frees it soon
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 300.0
-# How long an acknowledgement may wait for a transaction of its process to record it before a batch does. Long
-# enough for the peer's answer to arrive under load: a batch holds the row locks of its processes, and at 0.25 s
-# the consumer's answers waited for them (a row lock took 0.86 ms on average and up to 125 ms, against 0.035 and
-# 2.3 ms at 1 s, PostgreSQL, bursts of 50). Short, because until then the process shows its -ING state.
+# How long an acknowledgement may wait for the peer's answer to record it before a batch does. Long enough for the
+# answer to arrive under load: a batch holds the row locks of its processes, and at 0.25 s the answers arriving
+# waited for them (a row lock took 0.86 ms on average and up to 125 ms, against 0.035 and 2.3 ms at 1 s,
+# PostgreSQL, bursts of 50). A batch is for the exceptions: an answer slower than this, or none at all.
 ACK_WAIT_SECONDS = 1.0
 
 
@@ -417,12 +417,14 @@ class OutboxWorker:
         log.info("will retry %s for %s: %s", delivery.message, delivery.process_id, error)
 
     def _kept(self, acknowledged: Acknowledged) -> bool:
-        """Keep `acknowledged` to be recorded with other work, if it may wait: not when a message of its process
-        waits for it (that message would wait too; checked under the lock `queued_behind` takes, so that one
-        queued meanwhile hurries it), nor when no dispatcher runs to record it later; and only for negotiations:
-        a transfer's acknowledgement starts work (a push, a compute release) at once."""
+        """Keep `acknowledged` to be recorded with other work, if it may wait: only for a negotiation message the
+        peer will answer (the answer's transaction records it; a transfer's acknowledgement starts work, a push or
+        a compute release, and nothing would take the acknowledgement of a last message but a batch a second
+        later); not when a message of its process waits for it (that message would wait too; checked under the
+        lock `queued_behind` takes, so that one queued meanwhile hurries it); nor when no dispatcher runs."""
         delivery = acknowledged.delivery
-        if delivery.process_type != negotiations.PROCESS or self._thread is None or self._stop.is_set():
+        if (delivery.process_type != negotiations.PROCESS or self._thread is None or self._stop.is_set()
+                or not negotiations.answer_expected(NegotiationMessage(delivery.message))):
             return False
         with self._count_lock:
             if delivery.process_id in self._waiting:

@@ -153,3 +153,15 @@ def test_a_message_queued_behind_an_acknowledgement_that_arrived_meanwhile_does_
     _wait(lambda: len(peer.paths) == 2, timeout=5)
     assert peer.paths[1] == "/dsp/negotiations/urn:uuid:p-1/termination"
     assert _statuses(connector, negotiation_id)[0] == "sent"  # the request's acknowledgement, recorded first
+
+
+def test_the_acknowledgement_of_a_last_message_is_recorded_at_once(
+        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No answer follows a termination (nor a FINALIZED event): nothing would take its acknowledgement but a batch."""
+    monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 60.0)
+    negotiation_id = _initiate(connector, peer)
+    with connector.db.unit_of_work() as uow:
+        negotiations.terminate(uow, connector.rt, negotiation_id, reason="changed my mind")
+    _wait(lambda: _row(connector, negotiation_id).state == "TERMINATED", timeout=5)
+    assert _statuses(connector, negotiation_id) == ["sent", "sent"]
+    assert len(connector.outbox._acks) == 0
