@@ -4,7 +4,8 @@ Recording an acknowledgement (the outbox row sent, the process moved from its -I
 transaction of its own after every send: a fifth of a connector's CPU in a burst of negotiations, and on PostgreSQL
 five statements each. Most of these transactions are not needed on their own: the peer's answer to our message
 arrives moments later, and the transaction that applies it can record the acknowledgement too, holding the
-process's row already. What no answer follows (a negotiation's last message) is recorded in batches.
+process's row already. What the answer does not take in time is recorded in batches (the outbox worker decides
+which acknowledgements may wait at all).
 
 Nothing is lost by waiting: until it is recorded, the row stays pending under our lease, and after a crash the
 message is sent again with the same id, which the peer answers as a redelivery.
