@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -121,14 +121,17 @@ class DidResolver:
                 self._store(did, document)
         return copy.deepcopy(document)
 
-    def cached(self, did: str) -> dict[str, object] | None:
-        """The document if it is known without a network call (seeded, or cached and fresh); None otherwise."""
+    def cached(self, did: str) -> Mapping[str, object] | None:
+        """The document if it is known without a network call (seeded, or cached and fresh); None otherwise.
+
+        The stored document itself, not a copy, for the token check of every request, which only reads it:
+        copying it took a tenth of that check's time."""
         with self._lock:
             document = self._seeded.get(did)
             cached = self._cache.get(did)
             if document is None and cached is not None and cached[1] > self._clock():
                 document = cached[0]
-        return None if document is None else copy.deepcopy(document)
+        return document
 
     def _store(self, did: str, document: dict[str, object]) -> None:
         now = self._clock()
@@ -237,7 +240,7 @@ class DidIdentityService:
         document = cached(unverified_issuer(token)) if cached is not None else None
         return None if document is None else self._checked(token, document)
 
-    def _checked(self, token: str, document: dict[str, object]) -> Participant:
+    def _checked(self, token: str, document: Mapping[str, object]) -> Participant:
         claims = verify_token(token, did_document=document, expected_audience=self._own_did, now=self._now(),
                               leeway_seconds=self._leeway_seconds, key_relationship=self._key_relationship)
         # Keep the id past exp + leeway, the last moment verify_token would still accept the token.

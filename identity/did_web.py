@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 from identity.errors import InvalidDidError, UnknownKeyError
@@ -102,7 +103,7 @@ def build_did_document(did: str, jwk: dict[str, str], *,
     }
 
 
-def verification_jwk(document: dict[str, object], kid: str | None,
+def verification_jwk(document: Mapping[str, object], kid: str | None,
                      *, relationship: str | None = None) -> dict[str, object]:
     """Return the publicKeyJwk of the verification method named by `kid`.
 
@@ -130,7 +131,7 @@ def verification_jwk(document: dict[str, object], kid: str | None,
     return dict(jwk)
 
 
-def _verification_methods(document: dict[str, object], did: str) -> dict[str, dict[str, object]]:
+def _verification_methods(document: Mapping[str, object], did: str) -> dict[str, dict[str, object]]:
     """Collect this DID's methods from verificationMethod and relationships, keyed by absolute id.
 
     Methods whose id belongs to another DID are skipped: a token's key must be controlled by its issuer.
@@ -147,7 +148,7 @@ def _verification_methods(document: dict[str, object], did: str) -> dict[str, di
     return found
 
 
-def _relationship_ids(document: dict[str, object], did: str, relationship: str) -> set[str]:
+def _relationship_ids(document: Mapping[str, object], did: str, relationship: str) -> set[str]:
     ids: set[str] = set()
     for entry in _as_list(document.get(relationship)):
         reference = entry.get("id") if isinstance(entry, dict) else entry

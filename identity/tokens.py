@@ -79,7 +79,7 @@ def issue_token(key: SigningKey, *, issuer: str, audience: str, now: datetime, t
     return jwt.encode(header, claims, _jose_signing_key(key), algorithms=[ALGORITHM])
 
 
-def verify_token(token: str, *, did_document: dict[str, object], expected_audience: str, now: datetime,
+def verify_token(token: str, *, did_document: Mapping[str, object], expected_audience: str, now: datetime,
                  leeway_seconds: int = 30, key_relationship: str | None = None) -> TokenClaims:
     """Verify a self-issued token against its issuer's (already resolved) DID document.
 
