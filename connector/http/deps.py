@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connector.container import Connector
 from connector.identity_service import Participant
-from connector.persistence.appends import record_token
+from connector.persistence.appends import guard_token
 from identity.errors import ReplayedTokenError
 
 
@@ -44,11 +44,13 @@ ParticipantDep = Annotated[Participant, Depends(verified_participant)]
 
 @contextmanager
 def message_transaction(connector: Connector, participant: Participant) -> Iterator[Session]:
-    """One unit of work that first records the caller's token id; a replay raises before anything changes."""
+    """One unit of work that records the caller's token id (with the message's id, or at commit); a replay raises
+    and rolls back whatever the handler did."""
     with connector.db.unit_of_work() as uow:
-        if participant.token_id is not None and participant.keep_until is not None:
-            if not record_token(uow, participant.token_id, participant.keep_until):
-                raise ReplayedTokenError(participant.id, participant.token_id)
+        token_id = participant.token_id
+        if token_id is not None and participant.keep_until is not None:
+            guard_token(uow, token_id, participant.keep_until,
+                        replayed=lambda: ReplayedTokenError(participant.id, token_id))
         yield uow
 
 

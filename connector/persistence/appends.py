@@ -2,9 +2,10 @@
 connection: its token id, its message id, an event, the outbox row it queues (whether one is queued already, and
 that it was sent), and, once per negotiation, the agreement's finalized flag.
 
-The two ids that guard against repeats (a token id, a message id) are written first and answer whether they were
-new: one INSERT that skips a known id, where a SELECT followed by an INSERT took two statements (on PostgreSQL two
-round trips) for every message.
+The two ids that guard against repeats (a token id, a message id) are written before the message is applied and
+answer whether they were new: an INSERT that skips a known id, where a SELECT followed by an INSERT took two
+statements (on PostgreSQL two round trips) for every message; on PostgreSQL both ids go in one statement. The
+event and the finalized flag are closing writes (`closing_writes`), run with the process row's just before commit.
 
 Through the ORM each of these cost a flush of the unit of work (0.3-0.5 ms of CPU on this machine, ten times what
 SQLite itself needs), and the write transactions of one SQLite database run one at a time, so that cost bounded how
@@ -14,16 +15,17 @@ that writes it, so none needs the identity map: a compiled statement with bound 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Table, bindparam, insert, select, update
+from sqlalchemy import CTE, Executable, Table, bindparam, case, exists, func, insert, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from connector.persistence import prebuilt, process_rows
+from connector.persistence import closing_writes, prebuilt, process_rows
 from connector.persistence.database import before_commit
 from connector.persistence.tables import AgreementRow, EventRow, OutboxRow, ProcessedMessageRow, UsedTokenRow
 
@@ -33,7 +35,6 @@ _TOKENS: Table = UsedTokenRow.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 _AGREEMENTS: Table = AgreementRow.__table__  # type: ignore[assignment]
 
-_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.seq)
 _INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.seq)
 _FINALIZE_AGREEMENT = (update(_AGREEMENTS).where(_AGREEMENTS.c.id == bindparam("agreement"))
                        .values(finalized=True))
@@ -41,8 +42,6 @@ _MARK_SENT = (update(_OUTBOX)
               .where(_OUTBOX.c.seq == bindparam("row_seq"), _OUTBOX.c.leased_by == bindparam("holder"),
                      _OUTBOX.c.status == "pending")
               .values(status="sent", sent_at=bindparam("sent_time"), lease_until=None))
-_HAS_PENDING = select(_OUTBOX.c.seq).where(
-    _OUTBOX.c.status == "pending", _OUTBOX.c.process_id == bindparam("process_id")).limit(1)
 
 
 @cache
@@ -65,6 +64,25 @@ def record_token(uow: Session, jti: str, expires_at: Any) -> bool:
     return _inserted(uow, _TOKENS, {"jti": jti, "expires_at": expires_at})
 
 
+GUARDED_TOKEN = "sovra_guarded_token"  # the request's token id, not recorded yet, and the error a replay raises
+
+
+def guard_token(uow: Session, jti: str, expires_at: Any, replayed: Callable[[], Exception]) -> None:
+    """Record the request's token id in this unit of work, raising `replayed()` if it was recorded before.
+
+    It is written with the first message id the transaction records (`record_processed`; on PostgreSQL both in
+    one statement), else just before commit. Either way a replay raises before anything commits, and the unit of
+    work rolls back whatever the handler did meanwhile."""
+    uow.info[GUARDED_TOKEN] = ({"jti": jti, "expires_at": expires_at}, replayed)
+    before_commit(uow, lambda: _record_guarded_token(uow))
+
+
+def _record_guarded_token(uow: Session) -> None:
+    guarded = uow.info.pop(GUARDED_TOKEN, None)
+    if guarded is not None and not _inserted(uow, _TOKENS, guarded[0]):
+        raise guarded[1]()
+
+
 EVENTS = "sovra_events"  # the events a unit of work recorded, written together just before commit
 
 
@@ -81,19 +99,99 @@ def record_event(uow: Session, values: dict[str, Any]) -> None:
 
 def _write_events(uow: Session) -> None:
     rows = uow.info.pop(EVENTS, None)
-    if rows:  # with RETURNING, several rows go as one multi-row INSERT on both backends (not one per row)
-        uow.connection().execute(_INSERT_EVENTS, rows)
+    for start in range(0, len(rows or ()), EVENTS_PER_INSERT):  # multi-row INSERTs among the closing writes
+        chunk = rows[start:start + EVENTS_PER_INSERT]
+        params = {f"{name}_{index}": value for index, row in enumerate(chunk) for name, value in row.items()}
+        closing_writes.defer(uow, _insert_events(len(chunk)), params)
+
+
+# Rows per INSERT: a batch of acknowledgements records one event each, and one statement takes at most 32766
+# parameters on SQLite and 65535 on PostgreSQL (six per event).
+EVENTS_PER_INSERT = 100
+
+
+_EVENT_COLUMNS = ("process_id", "direction", "message", "state", "detail", "at")
+
+
+@cache
+def _insert_events(count: int) -> Executable:
+    return insert(_EVENTS).values([{name: bindparam(f"{name}_{index}", type_=_EVENTS.c[name].type)
+                                    for name in _EVENT_COLUMNS} for index in range(count)])
 
 
 def record_processed(uow: Session, process_id: str, message_id: str, received_at: Any) -> bool:
     """Record that `process_id` took message `message_id`; False when it had taken it already (a redelivery).
-    Written before the message is applied: if applying it fails, the transaction and this row go together."""
-    return _inserted(uow, _PROCESSED, {"process_id": process_id, "message_id": message_id,
-                                       "received_at": received_at})
+    Written before the message is applied: if applying it fails, the transaction and this row go together. The
+    request's guarded token id (`guard_token`) is recorded with it, and a replay raises here."""
+    recorded = uow.info.get(RECORDED)
+    if recorded and (process_id, message_id) in recorded:  # by the statement that locked the process row
+        return bool(recorded.pop((process_id, message_id)))
+    values = {"process_id": process_id, "message_id": message_id, "received_at": received_at}
+    guarded = uow.info.pop(GUARDED_TOKEN, None)
+    if guarded is None:
+        return _inserted(uow, _PROCESSED, values)
+    token, replayed = guarded
+    connection = uow.connection()
+    if connection.dialect.name != "postgresql":
+        if not _inserted(uow, _TOKENS, token):
+            raise replayed()
+        return _inserted(uow, _PROCESSED, values)
+    new_token, new_message = prebuilt.execute(connection, _token_and_message(), {**token, **values}).fetchone()
+    if not new_token:
+        raise replayed()
+    return bool(new_message)
+
+
+def _guarded_insert(table: Table, name: str) -> CTE:
+    """PostgreSQL: the INSERT of a token id or a message id as a data-modifying WITH clause (`process_id` is the
+    message's process, which is also the row a lock may select), returning what it inserted."""
+    return (postgresql.insert(table).values({column: bindparam(column.key, type_=column.type)
+                                             for column in table.columns})
+            .on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+            .returning(*table.primary_key.columns).cte(name))
+
+
+GUARDED_INSERTS = (_guarded_insert(_TOKENS, "new_token"), _guarded_insert(_PROCESSED, "new_message"))
+
+
+@cache
+def _token_and_message() -> Executable:
+    """PostgreSQL: both guarded inserts in one statement, and whether each inserted its row."""
+    return select(*(select(func.count()).select_from(cte).scalar_subquery() for cte in GUARDED_INSERTS))
+
+
+EXPECTED = "sovra_expected_message"  # the message id a DSP handler will record (`record_processed`)
+RECORDED = "sovra_recorded_messages"  # {(process id, message id): new} recorded early, for `record_processed`
+
+
+def expect_message(uow: Session, process_id: str, message_id: str, received_at: Any) -> None:
+    """Announce the message id the handler will record for `process_id`: on PostgreSQL the statement that locks
+    the process row records it with the guarded token id (`ids_to_record`), and `record_processed` then reads the
+    outcome instead of writing."""
+    uow.info[EXPECTED] = {"process_id": process_id, "message_id": message_id, "received_at": received_at}
+
+
+def ids_to_record(uow: Session, process_id: str) -> dict[str, Any] | None:
+    """The guarded token id and the expected message id of `process_id`, as `GUARDED_INSERTS`' parameters, when
+    both wait to be recorded; None otherwise."""
+    expected, guarded = uow.info.get(EXPECTED), uow.info.get(GUARDED_TOKEN)
+    if expected is None or guarded is None or expected["process_id"] != process_id:
+        return None
+    return {**guarded[0], **expected}
+
+
+def ids_recorded(uow: Session, *, new_token: bool, new_message: bool) -> None:
+    """`GUARDED_INSERTS` ran with `ids_to_record`'s parameters: a replayed token raises; the message's outcome waits
+    for `record_processed`."""
+    expected, (_token, replayed) = uow.info.pop(EXPECTED), uow.info.pop(GUARDED_TOKEN)
+    if not new_token:
+        raise replayed()
+    uow.info.setdefault(RECORDED, {})[(expected["process_id"], expected["message_id"])] = new_message
 
 
 def mark_agreement_finalized(uow: Session, agreement_id: str) -> None:
-    """One UPDATE instead of loading the agreement to flip one flag (both sides do it once per negotiation)."""
+    """One UPDATE among the closing writes instead of loading the agreement to flip one flag (both sides do it
+    once per negotiation)."""
     held = process_rows.held(uow, AgreementRow, agreement_id)
     if held is not None:  # created or loaded in this unit of work: written with its other changes
         held.finalized = True
@@ -102,7 +200,7 @@ def mark_agreement_finalized(uow: Session, agreement_id: str) -> None:
         if isinstance(obj, AgreementRow) and obj.id == agreement_id:  # not written yet: it is inserted finalized
             obj.finalized = True
             return
-    prebuilt.execute(uow.connection(), _FINALIZE_AGREEMENT, {"agreement": agreement_id})
+    closing_writes.defer(uow, _FINALIZE_AGREEMENT, {"agreement": agreement_id})  # nothing reads it before commit
     agreement = uow.identity_map.get(identity_key(AgreementRow, agreement_id))
     if agreement is not None:  # loaded earlier in this unit of work: keep the object in step with the row
         set_committed_value(agreement, "finalized", True)
@@ -113,10 +211,27 @@ def queue_message(uow: Session, values: dict[str, Any]) -> int:
     return int(prebuilt.execute(uow.connection(), _INSERT_OUTBOX, values).fetchone()[0])
 
 
-def has_pending_message(uow: Session, process_id: str) -> bool:
-    """Whether the outbox holds an unsent message of `process_id` (outbox rows are only ever inserted by
-    `queue_message`, so the query sees this transaction's own rows without a flush)."""
-    return prebuilt.execute(uow.connection(), _HAS_PENDING, {"process_id": process_id}).fetchone() is not None
+def queue_message_in_order(uow: Session, values: dict[str, Any]) -> tuple[int, bool]:
+    """Insert an outbox row leased as `values` say, unless a message of its process is pending already: then it
+    goes in without a lease, to wait for its predecessor. Returns its sequence number and whether it is leased.
+    One statement, where asking `has_pending_message` first took two."""
+    seq, leased_by = prebuilt.execute(uow.connection(), _INSERT_OUTBOX_IN_ORDER, values).fetchone()
+    return int(seq), leased_by is not None
+
+
+def _insert_in_order() -> Executable:
+    pending = exists().where(_OUTBOX.c.status == "pending", _OUTBOX.c.process_id == bindparam("process_id"))
+    columns = [column for column in _OUTBOX.columns if column.key != "seq"]
+
+    def value(column: Any) -> Any:
+        given = bindparam(column.key, type_=column.type)
+        return case((pending, null()), else_=given) if column.key in ("leased_by", "lease_until") else given
+
+    return (insert(_OUTBOX).from_select([column.key for column in columns], select(*map(value, columns)))
+            .returning(_OUTBOX.c.seq, _OUTBOX.c.leased_by))
+
+
+_INSERT_OUTBOX_IN_ORDER = _insert_in_order()
 
 
 def mark_sent(uow: Session, seq: int, *, holder: str, at: Any) -> bool:

@@ -15,7 +15,8 @@ as SQLAlchemy's (a lost connection invalidates it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +37,58 @@ _COMPILED: dict[tuple[Executable, str, tuple[str, ...]], _Compiled] = {}
 
 def execute(connection: Connection, statement: Executable, params: Mapping[str, Any]) -> Any:
     """Run `statement` with `params` in `connection`'s transaction; returns the driver's cursor (fetch from it)."""
-    dialect = connection.dialect
-    key = (statement, dialect.name, tuple(params))
+    key = (statement, connection.dialect.name, tuple(params))
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = _COMPILED[key] = _compile(statement, connection, tuple(params))
+    return _run(connection, compiled, params)
+
+
+def execute_all(connection: Connection, writes: Sequence[tuple[Executable, Mapping[str, Any]]]) -> None:
+    """Run `writes`, statements whose outcome nobody reads (no rows returned, no row count checked), in order.
+
+    On PostgreSQL they go as one statement: all but the last become data-modifying WITH clauses of the last,
+    which the server runs in full whether or not anything refers to them. A transaction's closing writes (its
+    events, its process rows) took two to four statements this way folded into one, and each statement saved is
+    about 100 us of CPU on the client and 50 on the server. Every part sees the rows as they were before the
+    statement, not another part's work, so the writes must touch distinct rows (each held row is written once,
+    events are only inserted)."""
+    if len(writes) == 1 or connection.dialect.name != "postgresql":
+        for statement, params in writes:
+            execute(connection, statement, params)
+        return
+    for start in range(0, len(writes), WRITES_PER_STATEMENT):
+        _execute_combined(connection, writes[start:start + WRITES_PER_STATEMENT])
+
+
+# Writes per combined statement: a message's transaction closes with two to four, a batch of acknowledgements
+# with two per negotiation; grouping those by eight keeps the distinct statements (each compiled here, and
+# prepared by the server on every connection that runs it twice) few.
+WRITES_PER_STATEMENT = 8
+
+
+def _execute_combined(connection: Connection, writes: Sequence[tuple[Executable, Mapping[str, Any]]]) -> None:
+    if len(writes) == 1:
+        execute(connection, *writes[0])
+        return
+    key = tuple((statement, tuple(params)) for statement, params in writes)
+    compiled = _COMBINED.get(key)
+    if compiled is None:
+        if len(_COMBINED) >= MAX_COMBINED:
+            _COMBINED.clear()
+        compiled = _COMBINED[key] = _combine(connection, key)
+    _run(connection, compiled, {f"w{index}_{name}": value for index, (_statement, params) in enumerate(writes)
+                                for name, value in params.items()})
+
+
+# Distinct sequences of writes that `execute_all` combined: one per code path that ends a transaction (which
+# statements, which columns changed), a few dozen in practice; the bound only guards against a path that varies.
+MAX_COMBINED = 512
+_COMBINED: dict[tuple[tuple[Executable, tuple[str, ...]], ...], _Compiled] = {}
+
+
+def _run(connection: Connection, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+    dialect = connection.dialect
     values = {**compiled.fixed, **params}
     for name, process in compiled.processors:
         values[name] = process(values[name])
@@ -62,6 +110,23 @@ def execute(connection: Connection, statement: Executable, params: Mapping[str, 
         raise DBAPIError.instance(sql, bound, exc, dialect.loaded_dbapi.Error,
                                   connection_invalidated=disconnected, dialect=dialect) from exc
     return cursor
+
+
+def _combine(connection: Connection, parts: tuple[tuple[Executable, tuple[str, ...]], ...]) -> _Compiled:
+    """One PostgreSQL statement of `parts`, each part's parameters renamed `w<index>_<name>` (psycopg's named
+    placeholders are `%(name)s`; a literal percent sign is compiled as `%%`, so the pattern cannot misfire)."""
+    sqls, fixed, processors = [], {}, []
+    for index, (statement, names) in enumerate(parts):
+        compiled = _compile(statement, connection, names)
+        prefix = f"w{index}_"
+        sqls.append(_PLACEHOLDER.sub(lambda match, p=prefix: f"%({p}{match.group(1)})s", compiled.sql))
+        fixed.update({prefix + name: value for name, value in compiled.fixed.items()})
+        processors.extend((prefix + name, process) for name, process in compiled.processors)
+    clauses = ", ".join(f"w{index} AS ({sql})" for index, sql in enumerate(sqls[:-1]))
+    return _Compiled(f"WITH {clauses} {sqls[-1]}", None, fixed, tuple(processors))
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def _compile(statement: Executable, connection: Connection, names: tuple[str, ...]) -> _Compiled:

@@ -16,15 +16,15 @@ copy that misses the changes. Transfers still go through the session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Table, bindparam, insert, select, update
+from sqlalchemy import CTE, Executable, Table, bindparam, func, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
 
-from connector.persistence import prebuilt
+from connector.persistence import closing_writes, prebuilt
 from connector.persistence.database import before_commit, is_postgres
 from connector.persistence.tables import AgreementRow, NegotiationRow
 
@@ -39,21 +39,44 @@ def load(uow: Session, cls: type[Row], process_id: str, *, lock: bool = False) -
     """The row `process_id`, or None. `lock` takes the row lock on PostgreSQL for the rest of the transaction
     (SQLite's write transactions are serial anyway); a row held already costs no query unless it needs the lock."""
     key = (cls, process_id)
+    row = _held(uow).get(key)
+    if row is not None and not (lock and _needs_lock(uow, key)):
+        return row  # type: ignore[return-value]
+    return _loaded(uow, cls, process_id, _select(_table(cls), lock and _needs_lock(uow, key)), {})[0]
+
+
+def lock_recording(uow: Session, cls: type[Row], process_id: str, inserts: tuple[CTE, CTE],
+                   ids: Mapping[str, Any]) -> tuple[Row | None, bool, bool] | None:
+    """PostgreSQL: `load(..., lock=True)` whose statement also runs `inserts` (a token id's and a message id's,
+    `appends.GUARDED_INSERTS`, with their parameters `ids`); returns the row and whether each inserted its id.
+    None when the row lock is held already, or on SQLite: the ids are then the caller's to record as usual."""
+    key = (cls, process_id)
+    if not _needs_lock(uow, key):
+        return None
+    return _loaded(uow, cls, process_id, _lock_recording(_table(cls), inserts), ids)  # type: ignore[return-value]
+
+
+def _needs_lock(uow: Session, key: tuple[type, str]) -> bool:
+    return (key not in uow.info.setdefault(LOCKED, set()) and key not in uow.info.get(CREATED, ())
+            and is_postgres(uow.get_bind()))
+
+
+def _loaded(uow: Session, cls: type[Row], process_id: str, statement: Executable,
+            more: Mapping[str, Any]) -> tuple[Row | None, bool, bool]:
+    key = (cls, process_id)
     held = _held(uow)
+    locking = statement is not _select(_table(cls), False)
+    found = uow.connection().execute(statement, {"process_id": process_id, **more}).first()
+    if locking:
+        uow.info.setdefault(LOCKED, set()).add(key)
+    values = dict(found._mapping) if found is not None else {}
+    new_token, new_message = bool(values.pop("new_token", 0)), bool(values.pop("new_message", 0))
     row = held.get(key)
-    locked: set[tuple[type, str]] = uow.info.setdefault(LOCKED, set())
-    needs_lock = lock and key not in locked and key not in uow.info.get(CREATED, ()) and is_postgres(uow.get_bind())
-    if row is not None and not needs_lock:
-        return row  # type: ignore[return-value]
-    found = uow.connection().execute(_select(_table(cls), needs_lock), {"process_id": process_id}).first()
-    if needs_lock:
-        locked.add(key)
-    if row is not None or found is None:
-        return row  # type: ignore[return-value]
-    row = cls.__mapper__.class_manager.new_instance()
-    row.__dict__.update(found._mapping)  # loaded values, not changes: the instrumentation tracks later assignments
-    held[key] = row
-    return row
+    if row is None and values.get("id") is not None:  # a recording lock answers one row, all None when none
+        row = cls.__mapper__.class_manager.new_instance()
+        row.__dict__.update(values)  # loaded values, not changes: the instrumentation tracks later assignments
+        held[key] = row
+    return row, new_token, new_message
 
 
 def by_peer_pid(uow: Session, role: str, peer: str, peer_pid: str) -> NegotiationRow | None:
@@ -85,21 +108,21 @@ def held(uow: Session, cls: type[Row], row_id: str) -> Row | None:
 
 
 def write_back(uow: Session) -> None:
-    """Insert the created rows and write each changed column of the loaded ones. Runs just before commit."""
+    """Insert the created rows and write each changed column of the loaded ones, among the transaction's closing
+    writes. Runs just before commit."""
     created = uow.info.get(CREATED, ())
-    connection = uow.connection()
     for key, row in _held_rows(uow):
         state = instance_state(row)
         values = row.__dict__
         if key in created:
             table = _table(key[0])
-            prebuilt.execute(connection, _insert(table), {column.key: values[column.key] for column in table.columns})
+            closing_writes.defer(uow, _insert(table), {column.key: values[column.key] for column in table.columns})
         else:
             changed = tuple(sorted(name for name, before in state.committed_state.items()
                                    if values.get(name) != before))
             if changed:
-                prebuilt.execute(connection, _update(_table(key[0]), changed),
-                                 {"process_id": key[1], **{f"new_{name}": values[name] for name in changed}})
+                closing_writes.defer(uow, _update(_table(key[0]), changed),
+                                     {"process_id": key[1], **{f"new_{name}": values[name] for name in changed}})
         state.committed_state.clear()  # written: later assignments count from here
     uow.info.get(CREATED, set()).clear()
 
@@ -133,6 +156,17 @@ def _table(cls: type) -> Table:
 def _select(table: Table, lock: bool) -> Executable:
     statement = select(table).where(table.c.id == bindparam("process_id"))
     return statement.with_for_update() if lock else statement
+
+
+@cache
+def _lock_recording(table: Table, inserts: tuple[CTE, CTE]) -> Executable:
+    """The row lock's SELECT with two inserts as WITH clauses, labelled new_token and new_message by how many rows
+    each inserted; joined to a one-row table, so that it answers for the inserts even when the row is missing."""
+    locked = _select(table, True).cte("locked")
+    one = select(literal(1).label("one")).subquery("one")
+    counts = [select(func.count()).select_from(cte).scalar_subquery().label(label)
+              for cte, label in zip(inserts, ("new_token", "new_message"), strict=True)]
+    return select(*counts, *locked.c).select_from(one.outerjoin(locked, true()))
 
 
 @cache

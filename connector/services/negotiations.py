@@ -59,6 +59,12 @@ def repeated(uow: Session, rt: Runtime, process_id: str, message_id: str | None)
     return not appends.record_processed(uow, process_id, str(message_id), rt.clock())
 
 
+def expect_message(uow: Session, rt: Runtime, pid: str, message_id: str) -> None:
+    """The peer's message `message_id` to `pid` is about to be handled: its id may be recorded early (`repeated`
+    then reads the outcome)."""
+    appends.expect_message(uow, pid, message_id, rt.clock())
+
+
 def _remember(uow: Session, rt: Runtime, row: NegotiationRow, kind: M) -> None:
     record_event(uow, rt, process_id=row.id, direction="in", message=kind.value, state=row.state)
 

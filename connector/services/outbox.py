@@ -22,7 +22,7 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
     sends it once due."""
     rt.outbox.settle(uow, process_id)  # an acknowledgement not yet recorded would hold this message back
     now = rt.clock()
-    lease = None if delay > 0 or has_pending(uow, process_id) else rt.outbox.lease_for(now)
+    lease = None if delay > 0 else rt.outbox.lease_for(now)
     values: dict[str, Any] = {
         "message_id": f"urn:uuid:{uuid.uuid4()}",
         "process_type": process_type,
@@ -38,21 +38,24 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
         "last_error": None,
         "sent_at": None,
     }
-    row = OutboxRow(seq=appends.queue_message(uow, values), **values)  # a copy for the sender, not in the session
-    if lease:
+    if lease is None or _created_here(uow, process_id):  # nothing of a new process can be pending
+        seq, leased = appends.queue_message(uow, values), lease is not None
+    else:  # leased unless a message of the process is pending
+        seq, leased = appends.queue_message_in_order(uow, values)
+        if not leased:
+            values["leased_by"] = values["lease_until"] = None
+    row = OutboxRow(seq=seq, **values)  # a copy for the sender, not in the session
+    if leased:
         rt.outbox.leased(uow, row)
     else:
         rt.outbox.queued_behind(process_id)
     return row
 
 
-def has_pending(uow: Session, process_id: str) -> bool:
-    """Whether a message of this process still waits to be sent or acknowledged; a process created in this very
-    transaction has none, and is told apart without a query."""
-    if process_rows.created_here(uow, NegotiationRow, process_id) or any(
-            getattr(obj, "id", None) == process_id for obj in uow.new if not isinstance(obj, OutboxRow)):
-        return False
-    return appends.has_pending_message(uow, process_id)
+def _created_here(uow: Session, process_id: str) -> bool:
+    """Whether this very transaction created the process (then no message of it can be pending)."""
+    return process_rows.created_here(uow, NegotiationRow, process_id) or any(
+        getattr(obj, "id", None) == process_id for obj in uow.new if not isinstance(obj, OutboxRow))
 
 
 def record_event(uow: Session, rt: Runtime, *, process_id: str, direction: str, message: str, state: str,

@@ -132,6 +132,28 @@ def test_request_is_idempotent_on_consumer_pid_and_unknown_offer_is_refused(
     assert refused.status_code == 400 and "not in our catalog" in refused.text
 
 
+def test_a_replayed_token_changes_nothing_even_on_a_message_that_would(trio: tuple[ConnectorProcess, ...]) -> None:
+    """A state-changing message records its token id with its message id, or at commit when it has none; a token
+    seen before is refused either way, and what the handler had done by then is rolled back."""
+    provider, consumer, _ = trio
+    publish(provider)
+    peer = Peer(consumer, provider)
+    catalog = peer.post("/catalog/request", CATALOG_REQUEST).json()
+    offer = {**catalog["dataset"][0]["hasPolicy"][0], "target": "asset-1"}
+    token = peer.token()
+    first = _contract_request("urn:uuid:replay-1", offer, consumer.dsp_url)
+    assert peer.post("/negotiations/request", {**first, "@id": "urn:uuid:m-1"}, token=token).status_code == 201
+    before = _state_counts(provider)
+    for message in ({**_contract_request("urn:uuid:replay-2", offer, consumer.dsp_url), "@id": "urn:uuid:m-2"},
+                    _contract_request("urn:uuid:replay-3", offer, consumer.dsp_url)):  # with and without an @id
+        replay = peer.post("/negotiations/request", message, token=token)
+        assert replay.status_code == 401 and "already used" in json.dumps(replay.json()), replay.text
+        assert replay.json()["@type"] == "ContractNegotiationError"
+    assert _state_counts(provider) == before
+    fresh = peer.post("/negotiations/request", _contract_request("urn:uuid:replay-2", offer, consumer.dsp_url))
+    assert fresh.status_code == 201 and _state_counts(provider) == before + 1  # the refused one left no row behind
+
+
 def test_another_participants_process_does_not_exist(trio: tuple[ConnectorProcess, ...]) -> None:
     provider, consumer, intruder = trio
     publish(provider, auto_agree=False)

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from connector.persistence import appends
@@ -41,30 +42,59 @@ def test_a_token_id_is_recorded_once(db: Database) -> None:
         assert sorted(session.scalars(select(UsedTokenRow.jti))) == ["jti-1", "jti-2"]
 
 
+class Replayed(Exception):
+    pass
+
+
+def test_a_guarded_token_id_goes_with_the_first_message_id(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        appends.guard_token(uow, "jti-g1", NOW, replayed=Replayed)
+        assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is True
+        assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is False  # the token is not checked again
+    with db.unit_of_work() as uow:  # a known message with a new token: a redelivery, not a replay
+        appends.guard_token(uow, "jti-g2", NOW, replayed=Replayed)
+        assert appends.record_processed(uow, "p-1", "urn:uuid:m-1", NOW) is False
+    with db.read_only() as session:
+        assert sorted(session.scalars(select(UsedTokenRow.jti))) == ["jti-g1", "jti-g2"]
+
+
+def test_a_replayed_guarded_token_raises_and_rolls_back(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        appends.guard_token(uow, "jti-g1", NOW, replayed=Replayed)
+    with pytest.raises(Replayed), db.unit_of_work() as uow:  # with a new message: raises where its id is recorded
+        appends.guard_token(uow, "jti-g1", NOW, replayed=Replayed)
+        uow.add(_agreement("a-replayed"))
+        appends.record_processed(uow, "p-2", "urn:uuid:m-2", NOW)
+    with pytest.raises(Replayed), db.unit_of_work() as uow:  # with no message id: raises just before commit
+        appends.guard_token(uow, "jti-g1", NOW, replayed=Replayed)
+        uow.add(_agreement("a-replayed"))
+    with db.read_only() as session:
+        assert list(session.scalars(select(UsedTokenRow.jti))) == ["jti-g1"]  # recorded at commit the first time
+        assert list(session.scalars(select(ProcessedMessageRow.message_id))) == []
+        assert session.get(AgreementRow, "a-replayed") is None
+
+
 def test_the_replay_guard_refuses_a_token_id_it_has_seen(db: Database) -> None:
     guard = DatabaseReplayGuard(db, lambda: NOW)
     assert guard.remember("jti-9", NOW) is True
     assert guard.remember("jti-9", NOW) is False
 
 
-def test_a_queued_message_is_pending_for_its_process_only(db: Database) -> None:
+def test_a_message_is_leased_only_when_none_of_its_process_is_pending(db: Database) -> None:
+    lease = {"leased_by": "sender-a", "lease_until": NOW}
     with db.unit_of_work() as uow:
-        assert appends.has_pending_message(uow, "p-1") is False
-        first = appends.queue_message(uow, _outbox_values("p-1"))
-        assert appends.has_pending_message(uow, "p-1") is True  # seen within the transaction, without a flush
-        assert appends.has_pending_message(uow, "p-2") is False
-        second = appends.queue_message(uow, _outbox_values("p-1"))
-        assert second > first
+        first, leased = appends.queue_message_in_order(uow, _outbox_values("p-1", **lease))
+        assert leased is True
+        second, leased = appends.queue_message_in_order(uow, _outbox_values("p-1", **lease))  # seen, no flush
+        assert leased is False and second > first
+        assert appends.queue_message_in_order(uow, _outbox_values("p-2", **lease))[1] is True  # another process
+        appends.queue_message(uow, _outbox_values("p-3", status="sent"))
+        assert appends.queue_message_in_order(uow, _outbox_values("p-3", **lease))[1] is True  # sent: not pending
     with db.read_only() as session:
-        rows = list(session.scalars(select(OutboxRow).order_by(OutboxRow.seq)))
+        rows = list(session.scalars(select(OutboxRow).where(OutboxRow.process_id == "p-1").order_by(OutboxRow.seq)))
     assert [row.seq for row in rows] == [first, second]
+    assert [(row.leased_by, row.lease_until) for row in rows] == [("sender-a", NOW), (None, None)]
     assert rows[0].params == {"a": 1} and rows[0].next_attempt_at == NOW
-
-
-def test_a_sent_message_is_no_longer_pending(db: Database) -> None:
-    with db.unit_of_work() as uow:
-        appends.queue_message(uow, _outbox_values("p-1", status="sent"))
-        assert appends.has_pending_message(uow, "p-1") is False
 
 
 def test_events_and_processed_message_ids_are_written(db: Database) -> None:
@@ -128,7 +158,6 @@ def test_a_row_is_marked_sent_only_by_the_holder_of_its_lease(db: Database) -> N
     with db.unit_of_work() as uow:
         assert appends.mark_sent(uow, seq, holder="sender-b", at=NOW) is False  # its lease ran out: not its row
     with db.unit_of_work() as uow:
-        assert appends.has_pending_message(uow, "p-1") is True
         assert appends.mark_sent(uow, seq, holder="sender-a", at=NOW) is True
         assert appends.mark_sent(uow, seq, holder="sender-a", at=NOW) is False  # once
     with db.read_only() as session:
@@ -169,3 +198,50 @@ def test_the_events_of_a_unit_of_work_that_rolls_back_are_not_written(db: Databa
         pass
     with db.read_only() as session:
         assert list(session.scalars(select(EventRow))) == []
+
+
+def _negotiation(negotiation_id: str) -> Any:
+    from connector.persistence.tables import NegotiationRow
+
+    return NegotiationRow(id=negotiation_id, role="PROVIDER", state="REQUESTED", consumer_pid="c-1",
+                          provider_pid=negotiation_id, counter_party_id="did:web:c", counter_party_address="http://c",
+                          offer={}, offer_by="CONSUMER", created_at=NOW, updated_at=NOW)
+
+
+def test_the_row_lock_records_the_expected_message_and_the_guarded_token(db: Database) -> None:
+    """On PostgreSQL the statement that locks the process row records both ids; on SQLite they are recorded as
+    usual. Either way the handler's `record_processed` answers as if it had written them, and a replay raises."""
+    from connector.persistence.tables import NegotiationRow
+    from connector.services.processes import load
+
+    with db.unit_of_work() as uow:
+        uow.add(_negotiation("n-1"))
+    statements: list[str] = []
+    listener = lambda _conn, _cursor, statement, *_args: statements.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        with db.unit_of_work() as uow:
+            appends.guard_token(uow, "jti-l1", NOW, replayed=Replayed)
+            appends.expect_message(uow, "n-1", "urn:uuid:m-1", NOW)
+            row = load(uow, NegotiationRow, "n-1", what="negotiation", peer="did:web:c", lock=True)
+            assert row.state == "REQUESTED"
+            assert appends.record_processed(uow, "n-1", "urn:uuid:m-1", NOW) is True
+            assert appends.record_processed(uow, "n-1", "urn:uuid:m-1", NOW) is False  # written once
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    if db.engine.dialect.name == "postgresql":
+        assert sum("new_token" in s and "FOR UPDATE" in s for s in statements) == 1
+        assert not [s for s in statements if s.startswith("INSERT INTO used_tokens")]
+    with db.unit_of_work() as uow:  # a redelivery under a new token: the message is known
+        appends.guard_token(uow, "jti-l2", NOW, replayed=Replayed)
+        appends.expect_message(uow, "n-1", "urn:uuid:m-1", NOW)
+        load(uow, NegotiationRow, "n-1", what="negotiation", peer="did:web:c", lock=True)
+        assert appends.record_processed(uow, "n-1", "urn:uuid:m-1", NOW) is False
+    with pytest.raises(Replayed), db.unit_of_work() as uow:  # a replayed token, with a new message
+        appends.guard_token(uow, "jti-l2", NOW, replayed=Replayed)
+        appends.expect_message(uow, "n-1", "urn:uuid:m-2", NOW)
+        load(uow, NegotiationRow, "n-1", what="negotiation", peer="did:web:c", lock=True)
+        appends.record_processed(uow, "n-1", "urn:uuid:m-2", NOW)
+    with db.read_only() as session:
+        assert sorted(session.scalars(select(UsedTokenRow.jti))) == ["jti-l1", "jti-l2"]
+        assert list(session.scalars(select(ProcessedMessageRow.message_id))) == ["urn:uuid:m-1"]
