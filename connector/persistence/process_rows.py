@@ -40,9 +40,10 @@ def load(uow: Session, cls: type[Row], process_id: str, *, lock: bool = False) -
     (SQLite's write transactions are serial anyway); a row held already costs no query unless it needs the lock."""
     key = (cls, process_id)
     row = _held(uow).get(key)
-    if row is not None and not (lock and _needs_lock(uow, key)):
+    locking = lock and _needs_lock(uow, key)
+    if row is not None and not locking:
         return row  # type: ignore[return-value]
-    return _loaded(uow, cls, process_id, _select(_table(cls), lock and _needs_lock(uow, key)), {})[0]
+    return _loaded(uow, cls, process_id, _select(_table(cls), locking), {}, locking=locking)[0]
 
 
 def lock_recording(uow: Session, cls: type[Row], process_id: str, inserts: tuple[CTE, CTE],
@@ -53,7 +54,8 @@ def lock_recording(uow: Session, cls: type[Row], process_id: str, inserts: tuple
     key = (cls, process_id)
     if not _needs_lock(uow, key):
         return None
-    return _loaded(uow, cls, process_id, _lock_recording(_table(cls), inserts), ids)  # type: ignore[return-value]
+    return _loaded(uow, cls, process_id, _lock_recording(_table(cls), inserts), ids,  # type: ignore[return-value]
+                   locking=True)
 
 
 def _needs_lock(uow: Session, key: tuple[type, str]) -> bool:
@@ -61,11 +63,12 @@ def _needs_lock(uow: Session, key: tuple[type, str]) -> bool:
             and is_postgres(uow.get_bind()))
 
 
-def _loaded(uow: Session, cls: type[Row], process_id: str, statement: Executable,
-            more: Mapping[str, Any]) -> tuple[Row | None, bool, bool]:
+def _loaded(uow: Session, cls: type[Row], process_id: str, statement: Executable, more: Mapping[str, Any], *,
+            locking: bool) -> tuple[Row | None, bool, bool]:
+    """Run `statement` (one row, or none), hold the row unless held already, and read the counts of a recording
+    lock."""
     key = (cls, process_id)
     held = _held(uow)
-    locking = statement is not _select(_table(cls), False)
     found = uow.connection().execute(statement, {"process_id": process_id, **more}).first()
     if locking:
         uow.info.setdefault(LOCKED, set()).add(key)
