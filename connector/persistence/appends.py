@@ -160,33 +160,31 @@ def _token_and_message() -> Executable:
     return select(*(select(func.count()).select_from(cte).scalar_subquery() for cte in GUARDED_INSERTS))
 
 
-EXPECTED = "sovra_expected_message"  # the message id a DSP handler will record (`record_processed`)
-RECORDED = "sovra_recorded_messages"  # {(process id, message id): new} recorded early, for `record_processed`
+RECORDED = "sovra_recorded_messages"  # {(process id, message id): new} recorded with the row lock
 
 
-def expect_message(uow: Session, process_id: str, message_id: str, received_at: Any) -> None:
-    """Announce the message id the handler will record for `process_id`: on PostgreSQL the statement that locks
-    the process row records it with the guarded token id (`ids_to_record`), and `record_processed` then reads the
-    outcome instead of writing."""
-    uow.info[EXPECTED] = {"process_id": process_id, "message_id": message_id, "received_at": received_at}
+def expect_message(uow: Session, cls: type, process_id: str, message_id: str, received_at: Any) -> None:
+    """Announce the message id the handler will record for `process_id` (a row of `cls`, which it will lock): on
+    PostgreSQL the statement that takes the lock records it, and the guarded token id with it, and
+    `record_processed` then reads the outcome instead of writing. A replayed token raises there."""
+    guarded = uow.info.get(GUARDED_TOKEN)
+    if guarded is None:
+        return
+    token, replayed = guarded
+    key = (process_id, message_id)
 
+    def token_counted(count: int) -> None:
+        uow.info.pop(GUARDED_TOKEN, None)
+        if count == 0:
+            raise replayed()
 
-def ids_to_record(uow: Session, process_id: str) -> dict[str, Any] | None:
-    """The guarded token id and the expected message id of `process_id`, as `GUARDED_INSERTS`' parameters, when
-    both wait to be recorded; None otherwise."""
-    expected, guarded = uow.info.get(EXPECTED), uow.info.get(GUARDED_TOKEN)
-    if expected is None or guarded is None or expected["process_id"] != process_id:
-        return None
-    return {**guarded[0], **expected}
+    def message_counted(count: int) -> None:
+        uow.info.setdefault(RECORDED, {})[key] = count > 0
 
-
-def ids_recorded(uow: Session, *, new_token: bool, new_message: bool) -> None:
-    """`GUARDED_INSERTS` ran with `ids_to_record`'s parameters: a replayed token raises; the message's outcome waits
-    for `record_processed`."""
-    expected, (_token, replayed) = uow.info.pop(EXPECTED), uow.info.pop(GUARDED_TOKEN)
-    if not new_token:
-        raise replayed()
-    uow.info.setdefault(RECORDED, {})[(expected["process_id"], expected["message_id"])] = new_message
+    new_token, new_message = GUARDED_INSERTS
+    process_rows.ride_lock(uow, cls, process_id, new_token, token, token_counted)
+    process_rows.ride_lock(uow, cls, process_id, new_message, {"message_id": message_id, "received_at": received_at},
+                           message_counted)
 
 
 def mark_agreement_finalized(uow: Session, agreement_id: str) -> None:
@@ -232,6 +230,22 @@ def _insert_in_order() -> Executable:
 
 
 _INSERT_OUTBOX_IN_ORDER = _insert_in_order()
+
+
+@cache
+def mark_sent_clause(index: int) -> CTE:
+    """PostgreSQL: `mark_sent` as a data-modifying WITH clause returning the row it marked, for the statement
+    that locks the row's process (`process_rows.ride_lock`); its parameters are those of `mark_sent_params`."""
+    return (update(_OUTBOX)
+            .where(_OUTBOX.c.seq == bindparam(f"row_seq_{index}"), _OUTBOX.c.leased_by == bindparam(f"holder_{index}"),
+                   _OUTBOX.c.status == "pending")
+            .values(status="sent", sent_at=bindparam(f"sent_time_{index}", type_=_OUTBOX.c.sent_at.type),
+                    lease_until=None)
+            .returning(_OUTBOX.c.seq).cte(f"sent_{index}"))
+
+
+def mark_sent_params(index: int, seq: int, *, holder: str, at: Any) -> dict[str, Any]:
+    return {f"row_seq_{index}": seq, f"holder_{index}": holder, f"sent_time_{index}": at}
 
 
 def mark_sent(uow: Session, seq: int, *, holder: str, at: Any) -> bool:

@@ -16,7 +16,8 @@ copy that misses the changes. Transfers still go through the session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
@@ -37,49 +38,87 @@ LOCKED = "locked rows"  # (class, id) of the rows whose row lock this unit of wo
 
 def load(uow: Session, cls: type[Row], process_id: str, *, lock: bool = False) -> Row | None:
     """The row `process_id`, or None. `lock` takes the row lock on PostgreSQL for the rest of the transaction
-    (SQLite's write transactions are serial anyway); a row held already costs no query unless it needs the lock."""
+    (SQLite's write transactions are serial anyway); a row held already costs no query unless it needs the lock.
+    The statement that takes the lock carries the writes offered to it (`ride_lock`)."""
     key = (cls, process_id)
     row = _held(uow).get(key)
+    riders: list[_Rider] = uow.info.get(RIDERS, {}).pop(key, []) if lock else []
     locking = lock and _needs_lock(uow, key)
     if row is not None and not locking:
         return row  # type: ignore[return-value]
-    return _loaded(uow, cls, process_id, _select(_table(cls), locking), {}, locking=locking)[0]
+    if locking and riders:
+        values = _carrying_lock(uow, _table(cls), process_id, riders)
+        counts = [values.pop(f"rider_{index}") for index in range(len(riders))]
+    else:
+        found = uow.connection().execute(_select(_table(cls), locking), {"process_id": process_id}).first()
+        values, counts = dict(found._mapping) if found is not None else {}, []
+    if locking:
+        uow.info.setdefault(LOCKED, set()).add(key)
+    row = _held(uow).get(key)
+    if row is None and values.get("id") is not None:  # a carrying lock answers one row, all None when none
+        row = cls.__mapper__.class_manager.new_instance()
+        row.__dict__.update(values)  # loaded values, not changes: the instrumentation tracks later assignments
+        _held(uow)[key] = row
+    for rider, count in zip(riders, counts, strict=False):
+        rider.on_count(int(count))
+    return row  # type: ignore[return-value]
 
 
-def lock_recording(uow: Session, cls: type[Row], process_id: str, inserts: tuple[CTE, CTE],
-                   ids: Mapping[str, Any]) -> tuple[Row | None, bool, bool] | None:
-    """PostgreSQL: `load(..., lock=True)` whose statement also runs `inserts` (a token id's and a message id's,
-    `appends.GUARDED_INSERTS`, with their parameters `ids`); returns the row and whether each inserted its id.
-    None when the row lock is held already, or on SQLite: the ids are then the caller's to record as usual."""
-    key = (cls, process_id)
-    if not _needs_lock(uow, key):
-        return None
-    return _loaded(uow, cls, process_id, _lock_recording(_table(cls), inserts), ids,  # type: ignore[return-value]
-                   locking=True)
+RIDERS = "sovra_lock_riders"  # {(class, id): [_Rider]} offered to the statement that takes that row's lock
+
+
+@dataclass(frozen=True, slots=True)
+class _Rider:
+    clause: CTE
+    params: Mapping[str, Any]
+    on_count: Callable[[int], None]
+
+
+def ride_lock(uow: Session, cls: type[Row], process_id: str, clause: CTE, params: Mapping[str, Any],
+              on_count: Callable[[int], None]) -> None:
+    """Offer `clause`, a data-modifying WITH clause that returns a row per row it writes, to the statement that
+    takes `process_id`'s row lock in this unit of work: a DSP message's transaction records its token and
+    message ids, and marks our acknowledged messages sent, with the lock it takes anyway (one statement for four).
+
+    `on_count` gets how many rows the clause returned (even when the row turns out missing), and may raise to
+    refuse. When no such statement comes (SQLite, or the lock was taken already), nothing runs and nothing is
+    called: whoever offered the clause does its work the usual way then. Parameter names must differ between the
+    clauses offered for one row, except `process_id`, which is the row's id."""
+    uow.info.setdefault(RIDERS, {}).setdefault((cls, process_id), []).append(_Rider(clause, params, on_count))
+
+
+def _carrying_lock(uow: Session, table: Table, process_id: str, riders: list[_Rider]) -> dict[str, Any]:
+    """Run the lock carrying `riders` as a prebuilt statement: Core would fill an UPDATE rider's SET clause with
+    every parameter named like one of its table's columns (`process_id`, `message_id`). Its values are converted
+    by the columns' types as Core would."""
+    params = {"process_id": process_id}
+    for rider in riders:
+        params.update(rider.params)
+    connection = uow.connection()
+    cursor = prebuilt.execute(connection, _lock_carrying(table, tuple(rider.clause for rider in riders)), params)
+    found = cursor.fetchone()
+    values = dict(zip((column.name for column in cursor.description), found, strict=True))
+    for name, process in _result_processors(table, connection.dialect):
+        values[name] = process(values[name])
+    return values
+
+
+def _result_processors(table: Table, dialect: Any) -> list[tuple[str, Callable[[Any], Any]]]:
+    key = (table, dialect.name)
+    processors = _PROCESSORS.get(key)
+    if processors is None:
+        processors = _PROCESSORS[key] = [
+            (column.name, process) for column in table.columns
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None]
+    return processors
+
+
+_PROCESSORS: dict[tuple[Table, str], list[tuple[str, Callable[[Any], Any]]]] = {}
 
 
 def _needs_lock(uow: Session, key: tuple[type, str]) -> bool:
     return (key not in uow.info.setdefault(LOCKED, set()) and key not in uow.info.get(CREATED, ())
             and is_postgres(uow.get_bind()))
-
-
-def _loaded(uow: Session, cls: type[Row], process_id: str, statement: Executable, more: Mapping[str, Any], *,
-            locking: bool) -> tuple[Row | None, bool, bool]:
-    """Run `statement` (one row, or none), hold the row unless held already, and read the counts of a recording
-    lock."""
-    key = (cls, process_id)
-    held = _held(uow)
-    found = uow.connection().execute(statement, {"process_id": process_id, **more}).first()
-    if locking:
-        uow.info.setdefault(LOCKED, set()).add(key)
-    values = dict(found._mapping) if found is not None else {}
-    new_token, new_message = bool(values.pop("new_token", 0)), bool(values.pop("new_message", 0))
-    row = held.get(key)
-    if row is None and values.get("id") is not None:  # a recording lock answers one row, all None when none
-        row = cls.__mapper__.class_manager.new_instance()
-        row.__dict__.update(values)  # loaded values, not changes: the instrumentation tracks later assignments
-        held[key] = row
-    return row, new_token, new_message
 
 
 def by_peer_pid(uow: Session, role: str, peer: str, peer_pid: str) -> NegotiationRow | None:
@@ -162,13 +201,13 @@ def _select(table: Table, lock: bool) -> Executable:
 
 
 @cache
-def _lock_recording(table: Table, inserts: tuple[CTE, CTE]) -> Executable:
-    """The row lock's SELECT with two inserts as WITH clauses, labelled new_token and new_message by how many rows
-    each inserted; joined to a one-row table, so that it answers for the inserts even when the row is missing."""
+def _lock_carrying(table: Table, clauses: tuple[CTE, ...]) -> Executable:
+    """The row lock's SELECT with `clauses` as WITH clauses, each counted as rider_<index>; joined to a one-row
+    table, so that it answers for them even when the row is missing."""
     locked = _select(table, True).cte("locked")
     one = select(literal(1).label("one")).subquery("one")
-    counts = [select(func.count()).select_from(cte).scalar_subquery().label(label)
-              for cte, label in zip(inserts, ("new_token", "new_message"), strict=True)]
+    counts = [select(func.count()).select_from(clause).scalar_subquery().label(f"rider_{index}")
+              for index, clause in enumerate(clauses)]
     return select(*counts, *locked.c).select_from(one.outerjoin(locked, true()))
 
 

@@ -59,10 +59,13 @@ def repeated(uow: Session, rt: Runtime, process_id: str, message_id: str | None)
     return not appends.record_processed(uow, process_id, str(message_id), rt.clock())
 
 
-def expect_message(uow: Session, rt: Runtime, pid: str, message_id: str) -> None:
-    """The peer's message `message_id` to `pid` is about to be handled: its id may be recorded early (`repeated`
-    then reads the outcome)."""
-    appends.expect_message(uow, pid, message_id, rt.clock())
+def expect_message(uow: Session, rt: Runtime, pid: str, message_id: str | None) -> None:
+    """The peer's message `message_id` to `pid` is about to be handled, under the row lock: the statement that
+    takes the lock may record its ids (`repeated` then reads the outcome) and mark the acknowledged messages of
+    ours that its answer settles (`_locked_for_peer`)."""
+    if message_id:
+        appends.expect_message(uow, NegotiationRow, pid, message_id, rt.clock())
+    rt.outbox.offer_to_lock(uow, NegotiationRow, pid)
 
 
 def _remember(uow: Session, rt: Runtime, row: NegotiationRow, kind: M) -> None:

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from connector.persistence import appends, process_rows
+from connector.persistence import process_rows
 from connector.persistence.database import is_postgres
 from connector.persistence.tables import NegotiationRow, TransferRow
 from connector.services.followups import Step
@@ -26,15 +26,8 @@ def load(uow: Session, table: type[Row], process_id: str, *, what: str, peer: st
     Another participant's process "does not exist" (DSP: 404), so its existence never leaks. `lock` takes the row
     lock on PostgreSQL for the rest of the transaction (SQLite's write transactions are serial anyway).
     """
-    if table is NegotiationRow:  # the hot path, off the ORM
-        ids = appends.ids_to_record(uow, process_id) if lock else None
-        recorded = None if ids is None else process_rows.lock_recording(
-            uow, table, process_id, appends.GUARDED_INSERTS, ids)
-        if recorded is None:
-            row = process_rows.load(uow, table, process_id, lock=lock)
-        else:  # PostgreSQL: the statement that took the lock recorded the message's token id and message id
-            row, new_token, new_message = recorded
-            appends.ids_recorded(uow, new_token=new_token, new_message=new_message)
+    if table is NegotiationRow:
+        row = process_rows.load(uow, table, process_id, lock=lock)  # the hot path, off the ORM
         return _visible(row, process_id, what=what, peer=peer)
     locked: set[tuple[type, str]] = uow.info.setdefault(process_rows.LOCKED, set())
     if lock and (table, process_id) not in locked and is_postgres(uow.get_bind()):

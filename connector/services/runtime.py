@@ -34,7 +34,8 @@ class OutboxDispatch(Protocol):
     A message whose process has nothing else pending is leased to this process in the transaction that queues it,
     built from that transaction's final state and handed to a sender right after commit: the common case costs no
     claim and no second read. With no worker running (tests, tools) nothing is leased and rows wait for a claim.
-    An acknowledgement may wait to be recorded; `settle` records those of a process in the caller's transaction.
+    An acknowledgement may wait to be recorded; `settle` records those of a process in the caller's transaction,
+    and `offer_to_lock` lets the statement that locks the process's row mark their messages sent beforehand.
     """
 
     def lease_for(self, now: datetime) -> tuple[str, datetime] | None: ...
@@ -44,6 +45,8 @@ class OutboxDispatch(Protocol):
     def queued_behind(self, process_id: str) -> None: ...
 
     def settle(self, uow: Any, process_id: str) -> None: ...
+
+    def offer_to_lock(self, uow: Any, cls: type, process_id: str) -> None: ...
 
 
 class NoOutbox:
@@ -57,6 +60,9 @@ class NoOutbox:
         pass
 
     def settle(self, uow: Any, process_id: str) -> None:
+        pass
+
+    def offer_to_lock(self, uow: Any, cls: type, process_id: str) -> None:
         pass
 
 

@@ -56,6 +56,9 @@ BACKOFF_BASE, BACKOFF_CAP = 0.5, 300.0
 # PostgreSQL, bursts of 50). A batch is for the exceptions: an answer slower than this, or none at all.
 ACK_WAIT_SECONDS = 1.0
 
+OFFERED = "sovra_offered_acks"  # {process id: [Acknowledged]} taken by `offer_to_lock`, for `settle`
+MARKED = "sovra_marked_acks"  # {outbox seq: marked sent} by the statement that locked the process row
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -438,18 +441,41 @@ class OutboxWorker:
         """Record in `uow` the acknowledgements of `process_id` that wait to be recorded: before its next
         message is queued (which must not wait behind them) or a peer's message is applied to it (so that its
         timeline shows our message before the answer). Given back if `uow` rolls back."""
-        taken = self._acks.take(process_id)
+        taken = uow.info.get(OFFERED, {}).pop(process_id, []) + self._take(uow, process_id)
+        for acknowledged in sorted(taken, key=lambda ack: ack.delivery.seq):
+            self._record(uow, acknowledged)
+
+    def offer_to_lock(self, uow: Session, cls: type, process_id: str) -> None:
+        """Take the acknowledgements of `process_id` that wait, for `settle` to record in `uow`, and offer their
+        rows' marks to the statement that will lock the process's row (`process_rows.ride_lock`): on PostgreSQL it
+        marks them, and `settle` only reads whether each mark held."""
+        taken = self._take(uow, process_id)
         if not taken:
             return
-        after_rollback(uow, lambda: self._acks.put_back(taken))
-        for acknowledged in taken:
-            self._record(uow, acknowledged)
+        uow.info.setdefault(OFFERED, {}).setdefault(process_id, []).extend(taken)
+        # Marked and recorded go together: should no handler settle them, the transaction does before it commits.
+        before_commit(uow, lambda: self.settle(uow, process_id))
+        marked: dict[int, bool] = uow.info.setdefault(MARKED, {})
+        for index, acknowledged in enumerate(taken):
+            seq = acknowledged.delivery.seq
+            process_rows.ride_lock(uow, cls, process_id, appends.mark_sent_clause(index),
+                                   appends.mark_sent_params(index, seq, holder=self._id, at=acknowledged.at),
+                                   lambda count, seq=seq: marked.__setitem__(seq, count == 1))
+
+    def _take(self, uow: Session, process_id: str) -> list[Acknowledged]:
+        taken = self._acks.take(process_id)
+        if taken:
+            after_rollback(uow, lambda: self._acks.put_back(taken))
+        return taken
 
     def _record(self, uow: Session, acknowledged: Acknowledged) -> None:
         """The row sent, the process moved on from its -ING state, and the message that waited for it leased."""
         delivery = acknowledged.delivery
+        marked = uow.info.get(MARKED, {}).pop(delivery.seq, None)  # by the statement that locked the process row
+        if marked is None:
+            marked = appends.mark_sent(uow, delivery.seq, holder=self._id, at=acknowledged.at)
         # False: our lease ran out and another sender owns the row now, which records the outcome.
-        if appends.mark_sent(uow, delivery.seq, holder=self._id, at=acknowledged.at):
+        if marked:
             self._service(delivery).on_delivered(uow, self._rt, delivery.process_id, self._kind(delivery),
                                                  acknowledged.body)
             self._lease_next(uow, delivery.process_id)

@@ -205,7 +205,8 @@ def _negotiation(negotiation_id: str) -> Any:
 
     return NegotiationRow(id=negotiation_id, role="PROVIDER", state="REQUESTED", consumer_pid="c-1",
                           provider_pid=negotiation_id, counter_party_id="did:web:c", counter_party_address="http://c",
-                          offer={}, offer_by="CONSUMER", created_at=NOW, updated_at=NOW)
+                          offer={"permission": [{"action": "use"}]}, offer_by="CONSUMER", created_at=NOW,
+                          updated_at=NOW)
 
 
 def test_the_row_lock_records_the_expected_message_and_the_guarded_token(db: Database) -> None:
@@ -222,9 +223,9 @@ def test_the_row_lock_records_the_expected_message_and_the_guarded_token(db: Dat
     try:
         with db.unit_of_work() as uow:
             appends.guard_token(uow, "jti-l1", NOW, replayed=Replayed)
-            appends.expect_message(uow, "n-1", "urn:uuid:m-1", NOW)
+            appends.expect_message(uow, NegotiationRow, "n-1", "urn:uuid:m-1", NOW)
             row = load(uow, NegotiationRow, "n-1", what="negotiation", peer="did:web:c", lock=True)
-            assert row.state == "REQUESTED"
+            assert (row.state, row.offer, row.created_at) == ("REQUESTED", {"permission": [{"action": "use"}]}, NOW)
             assert appends.record_processed(uow, "n-1", "urn:uuid:m-1", NOW) is True
             assert appends.record_processed(uow, "n-1", "urn:uuid:m-1", NOW) is False  # written once
     finally:
@@ -234,12 +235,12 @@ def test_the_row_lock_records_the_expected_message_and_the_guarded_token(db: Dat
         assert not [s for s in statements if s.startswith("INSERT INTO used_tokens")]
     with db.unit_of_work() as uow:  # a redelivery under a new token: the message is known
         appends.guard_token(uow, "jti-l2", NOW, replayed=Replayed)
-        appends.expect_message(uow, "n-1", "urn:uuid:m-1", NOW)
+        appends.expect_message(uow, NegotiationRow, "n-1", "urn:uuid:m-1", NOW)
         load(uow, NegotiationRow, "n-1", what="negotiation", peer="did:web:c", lock=True)
         assert appends.record_processed(uow, "n-1", "urn:uuid:m-1", NOW) is False
     with pytest.raises(Replayed), db.unit_of_work() as uow:  # a replayed token, with a new message
         appends.guard_token(uow, "jti-l2", NOW, replayed=Replayed)
-        appends.expect_message(uow, "n-1", "urn:uuid:m-2", NOW)
+        appends.expect_message(uow, NegotiationRow, "n-1", "urn:uuid:m-2", NOW)
         load(uow, NegotiationRow, "n-1", what="negotiation", peer="did:web:c", lock=True)
         appends.record_processed(uow, "n-1", "urn:uuid:m-2", NOW)
     with db.read_only() as session:

@@ -104,8 +104,8 @@ async def _dispatch(connector: Connector, participant: Participant, pid: str, me
     participant_id = participant.id
 
     def work(uow: Session) -> Any:
-        if message.get("@id"):  # recorded with the row lock where the database allows
-            service.expect_message(uow, connector.rt, pid, str(message["@id"]))
+        message_id = message.get("@id")
+        service.expect_message(uow, connector.rt, pid, None if message_id is None else str(message_id))
         row = service.get_for_peer(uow, pid, participant_id, lock=True)  # the handler works on it under the lock
         handler = handlers.get(Role(row.role))
         if handler is None:

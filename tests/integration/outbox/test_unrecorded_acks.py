@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from connector.container import Connector
 from connector.persistence.migrate import upgrade
@@ -97,16 +97,30 @@ def _agreement(connector: Connector, negotiation_id: str) -> dict[str, Any]:
                           "timestamp": "2026-12-06T12:00:00Z"}}
 
 
+@pytest.mark.parametrize("announced", [False, True], ids=["settled", "offered-to-the-lock"])
 def test_the_peers_answer_records_the_acknowledgement_of_the_message_it_answers(
-        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch, announced: bool) -> None:
+    """Announced as the DSP endpoint does (`expect_message`), the statement that locks the row marks the row
+    sent on PostgreSQL, and no UPDATE of its own follows."""
     monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 60.0)  # no batch within the test: only the answer records it
     negotiation_id = _initiate(connector, peer)
     time.sleep(0.2)
     assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTING", ["pending"])
-    with connector.db.unit_of_work() as uow:
-        negotiations.consumer_on_agreement(uow, connector.rt, participant_id=PROVIDER, pid=negotiation_id,
-                                           message=_agreement(connector, negotiation_id))
+    statements: list[str] = []
+    listener = lambda _conn, _cursor, statement, *_args: statements.append(statement)  # noqa: E731
+    event.listen(connector.db.engine, "before_cursor_execute", listener)
+    try:
+        with connector.db.unit_of_work() as uow:
+            if announced:
+                negotiations.expect_message(uow, connector.rt, negotiation_id, "urn:uuid:m-agreement")
+            negotiations.get_for_peer(uow, negotiation_id, PROVIDER, lock=True)
+            negotiations.consumer_on_agreement(uow, connector.rt, participant_id=PROVIDER, pid=negotiation_id,
+                                               message=_agreement(connector, negotiation_id))
+    finally:
+        event.remove(connector.db.engine, "before_cursor_execute", listener)
     assert _statuses(connector, negotiation_id)[0] == "sent"  # recorded in the answer's own transaction
+    carried = announced and connector.db.engine.dialect.name == "postgresql"
+    assert any(s.startswith("UPDATE outbox SET status") for s in statements) is not carried
     assert _timeline(connector, negotiation_id)[:2] == [("out", "ContractRequestMessage"),
                                                         ("in", "ContractAgreementMessage")]
     # The verification was not held back behind the request: leased at once and on its way.
@@ -133,6 +147,11 @@ def test_a_transaction_that_rolls_back_gives_back_what_it_took_and_stopping_reco
     with pytest.raises(RuntimeError), connector.db.unit_of_work() as uow:
         connector.outbox.settle(uow, negotiation_id)
         raise RuntimeError("the transaction fails after recording the acknowledgement")
+    assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTING", ["pending"])
+    with pytest.raises(RuntimeError), connector.db.unit_of_work() as uow:  # marked by the row lock, then rolled back
+        negotiations.expect_message(uow, connector.rt, negotiation_id, "urn:uuid:m-1")
+        negotiations.get_for_peer(uow, negotiation_id, PROVIDER, lock=True)
+        raise RuntimeError("the transaction fails after the lock marked the row sent")
     assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTING", ["pending"])
     connector.outbox.stop()  # no dispatcher left to batch it: recorded now
     assert (_row(connector, negotiation_id).state, _statuses(connector, negotiation_id)) == ("REQUESTED", ["sent"])
@@ -165,3 +184,18 @@ def test_the_acknowledgement_of_a_last_message_is_recorded_at_once(
     _wait(lambda: _row(connector, negotiation_id).state == "TERMINATED", timeout=5)
     assert _statuses(connector, negotiation_id) == ["sent", "sent"]
     assert len(connector.outbox._acks) == 0
+
+
+def test_acknowledgements_offered_to_the_lock_are_recorded_even_if_no_handler_settles_them(
+        connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row marked sent is never left without its process moving on: the transaction records what it took."""
+    monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 60.0)
+    negotiation_id = _initiate(connector, peer)
+    time.sleep(0.2)
+    with connector.db.unit_of_work() as uow:
+        negotiations.expect_message(uow, connector.rt, negotiation_id, "urn:uuid:m-1")
+        negotiations.get_for_peer(uow, negotiation_id, PROVIDER, lock=True)
+    row = _row(connector, negotiation_id)
+    assert (row.state, row.provider_pid, _statuses(connector, negotiation_id)) == ("REQUESTED", "urn:uuid:p-1",
+                                                                                   ["sent"])
+    assert _timeline(connector, negotiation_id) == [("out", "ContractRequestMessage")]
