@@ -15,14 +15,17 @@ from connector.services.runtime import Runtime
 
 
 def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, message: str,
-            params: dict[str, Any] | None = None, delay: float = 0.0) -> OutboxRow:
-    """Queue `message`; when nothing of this process is pending, lease it at once and hand it to a sender after
-    commit (messages of one process go out in order, so a later one waits for its predecessor's acknowledgement).
+            params: dict[str, Any] | None = None, delay: float = 0.0) -> None:
+    """Queue `message`; when nothing of this process is pending, lease it and hand it to a sender after commit
+    (messages of one process go out in order, so a later one waits for its predecessor's acknowledgement).
     `delay` holds the message back that many seconds (a scripted peer may need time to expect it); the dispatcher
-    sends it once due."""
+    sends it once due. The row is inserted among the transaction's closing writes."""
     rt.outbox.settle(uow, process_id)  # an acknowledgement not yet recorded would hold this message back
+    queued_here: set[str] = uow.info.setdefault(QUEUED_HERE, set())
+    behind_one_here = process_id in queued_here  # queued earlier in this transaction: not in the table yet
+    queued_here.add(process_id)
     now = rt.clock()
-    lease = None if delay > 0 else rt.outbox.lease_for(now)
+    lease = None if delay > 0 or behind_one_here else rt.outbox.lease_for(now)
     values: dict[str, Any] = {
         "message_id": f"urn:uuid:{uuid.uuid4()}",
         "process_type": process_type,
@@ -38,18 +41,22 @@ def enqueue(uow: Session, rt: Runtime, *, process_type: str, process_id: str, me
         "last_error": None,
         "sent_at": None,
     }
-    if lease is None or _created_here(uow, process_id):  # nothing of a new process can be pending
-        seq, leased = appends.queue_message(uow, values), lease is not None
-    else:  # leased unless a message of the process is pending
-        seq, leased = appends.queue_message_in_order(uow, values)
-        if not leased:
+
+    def queued(seq: int, leased: bool) -> None:
+        if not leased:  # a message of the process was pending: this one waits for it
             values["leased_by"] = values["lease_until"] = None
-    row = OutboxRow(seq=seq, **values)  # a copy for the sender, not in the session
-    if leased:
-        rt.outbox.leased(uow, row)
-    else:
-        rt.outbox.queued_behind(process_id)
-    return row
+        row = OutboxRow(seq=seq, **values)  # a copy for the sender, not in the session
+        if leased:
+            rt.outbox.leased(uow, row)
+        else:
+            rt.outbox.queued_behind(process_id)
+
+    # Leased unless a message of the process is pending; a new process has none, so it needs no check.
+    in_order = lease is not None and not _created_here(uow, process_id)
+    appends.queue_message_at_commit(uow, values, in_order=in_order, on_queued=queued)
+
+
+QUEUED_HERE = "sovra_queued_here"  # process ids this unit of work queued a message for
 
 
 def _created_here(uow: Session, process_id: str) -> bool:

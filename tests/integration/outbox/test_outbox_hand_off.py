@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from connector.container import Connector
 from connector.persistence.migrate import upgrade
@@ -74,10 +73,12 @@ def _wait(predicate: Any, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def _queued(uow: Session, process_id: str) -> list[OutboxRow]:
-    """The process's unsent messages as this transaction sees them, oldest first."""
-    return list(uow.scalars(select(OutboxRow).where(OutboxRow.process_id == process_id,
-                                                    OutboxRow.status == "pending").order_by(OutboxRow.seq)))
+def _queued(connector: Connector, process_id: str) -> list[OutboxRow]:
+    """The process's messages as committed, oldest first (a row is inserted among its transaction's closing
+    writes, so the transaction itself does not see it before commit)."""
+    with connector.db.read_only() as session:
+        return list(session.scalars(select(OutboxRow).where(OutboxRow.process_id == process_id)
+                                    .order_by(OutboxRow.seq)))
 
 
 def _state(connector: Connector, negotiation_id: str) -> str:
@@ -90,8 +91,8 @@ def test_a_queued_message_is_sent_without_a_claim(connector: Connector, peer: Pe
     with connector.db.unit_of_work() as uow:
         negotiation_id = negotiations.initiate(uow, connector.rt, counter_party_address="https://provider.example/dsp",
                                                counter_party_id=PROVIDER, offer=OFFER).id
-        [row] = _queued(uow, negotiation_id)
-        assert row.leased_by is not None  # leased in the transaction that queued it
+    [row] = _queued(connector, negotiation_id)
+    assert row.leased_by is not None  # leased in the transaction that queued it
     _wait(lambda: _state(connector, negotiation_id) == "REQUESTED")
     assert peer.paths == ["/dsp/negotiations/request"]
     assert connector.claimed == []  # type: ignore[attr-defined]
@@ -104,8 +105,8 @@ def test_a_message_queued_behind_another_follows_its_acknowledgement(connector: 
     _wait(lambda: len(peer.paths) == 1)  # the request is on the wire, unanswered
     with connector.db.unit_of_work() as uow:
         negotiations.terminate(uow, connector.rt, negotiation_id, reason="changed my mind")
-        [row] = _queued(uow, negotiation_id)[1:]
-        assert row.leased_by is None  # it waits for the request's acknowledgement
+    [row] = _queued(connector, negotiation_id)[1:]
+    assert (row.status, row.leased_by) == ("pending", None)  # it waits for the request's acknowledgement
     time.sleep(0.2)
     assert len(peer.paths) == 1  # never overtakes the unacknowledged request
     peer.release.set()
