@@ -116,6 +116,11 @@ def _result_processors(table: Table, dialect: Any) -> list[tuple[str, Callable[[
 _PROCESSORS: dict[tuple[Table, str], list[tuple[str, Callable[[Any], Any]]]] = {}
 
 
+def riders_offered(uow: Session, cls: type[Row], process_id: str) -> int:
+    """How many clauses wait to ride `process_id`'s row lock (a rider numbers its parameters from this)."""
+    return len(uow.info.get(RIDERS, {}).get((cls, process_id), ()))
+
+
 def _needs_lock(uow: Session, key: tuple[type, str]) -> bool:
     return (key not in uow.info.setdefault(LOCKED, set()) and key not in uow.info.get(CREATED, ())
             and is_postgres(uow.get_bind()))

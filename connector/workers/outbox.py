@@ -55,6 +55,9 @@ BACKOFF_BASE, BACKOFF_CAP = 0.5, 300.0
 # waited for them (a row lock took 0.86 ms on average and up to 125 ms, against 0.035 and 2.3 ms at 1 s,
 # PostgreSQL, bursts of 50). A batch is for the exceptions: an answer slower than this, or none at all.
 ACK_WAIT_SECONDS = 1.0
+# The acknowledgement of a last message (a FINALIZED event, a termination), which no answer will take, waits this
+# long for others to be recorded with it: in a burst, one transaction for several instead of one each.
+LAST_ACK_WAIT_SECONDS = 0.05
 
 OFFERED = "sovra_offered_acks"  # {process id: [Acknowledged]} taken by `offer_to_lock`, for `settle`
 MARKED = "sovra_marked_acks"  # {outbox seq: marked sent} by the statement that locked the process row
@@ -95,6 +98,7 @@ class OutboxWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._throttled = False
+        self._claim_asked = False  # a sender freed up while due rows waited for one: claim without waiting a poll
         self._waiting: set[str] = set()  # processes with a row queued behind an unacknowledged message
         self._acks = UnrecordedAcks()
         self._thread: threading.Thread | None = None
@@ -182,14 +186,23 @@ class OutboxWorker:
         self._deliver(delivery)
 
     def _run(self) -> None:
-        """Keep every sender thread busy: claim as many rows as there are idle threads, never wait for a batch."""
+        """Keep every sender thread busy: claim as many rows as there are idle threads, never wait for a batch.
+
+        Rows leased by the transaction that queued them never need a claim; a claim looks for the others (retries,
+        delayed messages, rows of a process that is gone) once a poll, and whenever a sender frees up while due
+        rows wait. Waking to record acknowledgements does not claim: in a burst that was a claim every few tens
+        of milliseconds, finding nothing."""
+        claim_at = 0.0
         while not self._stop.is_set():
             self._wake.clear()
-            self._record_batch(self._acks.take_due(time.monotonic()))
+            self._record_batch(self._acks.take_due(time.monotonic(), along=LAST_ACK_WAIT_SECONDS))
             claimed = 0
             free = self._threads - self._in_flight
-            self._throttled = free <= 0
-            if free > 0:
+            claim_due = time.monotonic() >= claim_at or self._claim_asked
+            self._throttled = claim_due and free <= 0  # a claim is due but no sender is free for it
+            if free > 0 and claim_due:
+                self._claim_asked = False
+                claim_at = time.monotonic() + self._poll
                 try:
                     deliveries = self._claim(limit=free)
                 except Exception:  # a broken step must not kill the worker; it is retried next tick
@@ -202,12 +215,13 @@ class OutboxWorker:
                     self._started(delivery)
                 claimed = len(deliveries)
             if claimed == 0 or self._in_flight >= self._threads:
-                self._wake.wait(self._idle_seconds())
+                # A claim that waits for a free sender is woken by `_finished`, not by the clock.
+                self._wake.wait(self._idle_seconds(time.monotonic() + self._poll if self._throttled else claim_at))
 
-    def _idle_seconds(self) -> float:
-        """Until the next poll, or until the oldest unrecorded acknowledgement is due, whichever comes first."""
+    def _idle_seconds(self, claim_at: float) -> float:
+        """Until the next claim, or until the oldest unrecorded acknowledgement is due, whichever comes first."""
         due = self._acks.next_due()
-        return self._poll if due is None else max(0.0, min(self._poll, due - time.monotonic()))
+        return max(0.0, min(claim_at, due if due is not None else claim_at) - time.monotonic())
 
     def _started(self, delivery: Delivery) -> None:
         with self._count_lock:
@@ -223,6 +237,7 @@ class OutboxWorker:
         # most sends finish with others still queued for a thread; waking it after each of those (a thread
         # wake-up per send, for nothing) took 2-3 % of a provider's CPU.
         if self._throttled and sender_free:
+            self._claim_asked = True
             self._wake.set()
 
     def run_once(self) -> int:
@@ -399,7 +414,7 @@ class OutboxWorker:
     def _finish(self, delivery: Delivery, *, ack: dict[str, Any] | None = None, error: str | None = None,
                 fatal: bool = False) -> None:
         if error is None:
-            acknowledged = Acknowledged(delivery, ack, self._rt.clock(), time.monotonic() + ACK_WAIT_SECONDS)
+            acknowledged = Acknowledged(delivery, ack, self._rt.clock(), time.monotonic() + self._ack_wait(delivery))
             if not self._kept(acknowledged):
                 with self._db.unit_of_work() as uow:
                     self._record(uow, acknowledged)
@@ -419,15 +434,22 @@ class OutboxWorker:
             row.next_attempt_at = self._rt.clock() + timedelta(seconds=backoff(row.attempts))
         log.info("will retry %s for %s: %s", delivery.message, delivery.process_id, error)
 
+    @staticmethod
+    def _ack_wait(delivery: Delivery) -> float:
+        """How long a negotiation message's acknowledgement may wait: for the peer's answer, whose transaction
+        records it, or, after a last message, for the acknowledgements of others to be recorded together."""
+        if delivery.process_type == negotiations.PROCESS and not negotiations.answer_expected(
+                NegotiationMessage(delivery.message)):
+            return LAST_ACK_WAIT_SECONDS
+        return ACK_WAIT_SECONDS
+
     def _kept(self, acknowledged: Acknowledged) -> bool:
-        """Keep `acknowledged` to be recorded with other work, if it may wait: only for a negotiation message the
-        peer will answer (the answer's transaction records it; a transfer's acknowledgement starts work, a push or
-        a compute release, and nothing would take the acknowledgement of a last message but a batch a second
-        later); not when a message of its process waits for it (that message would wait too; checked under the
-        lock `queued_behind` takes, so that one queued meanwhile hurries it); nor when no dispatcher runs."""
+        """Keep `acknowledged` to be recorded with other work, if it may wait: only for a negotiation message (a
+        transfer's acknowledgement starts work, a push or a compute release); not when a message of its process
+        waits for it (that message would wait too; checked under the lock `queued_behind` takes, so that one
+        queued meanwhile hurries it); nor when no dispatcher runs."""
         delivery = acknowledged.delivery
-        if (delivery.process_type != negotiations.PROCESS or self._thread is None or self._stop.is_set()
-                or not negotiations.answer_expected(NegotiationMessage(delivery.message))):
+        if delivery.process_type != negotiations.PROCESS or self._thread is None or self._stop.is_set():
             return False
         with self._count_lock:
             if delivery.process_id in self._waiting:
@@ -455,8 +477,14 @@ class OutboxWorker:
         uow.info.setdefault(OFFERED, {}).setdefault(process_id, []).extend(taken)
         # Marked and recorded go together: should no handler settle them, the transaction does before it commits.
         before_commit(uow, lambda: self.settle(uow, process_id))
+        self._offer_marks(uow, cls, process_id, taken)
+
+    def _offer_marks(self, uow: Session, cls: type, process_id: str, acks: list[Acknowledged]) -> None:
+        """Offer the marks of `acks`' rows to the statement that locks `process_id`'s row; what it marked is in
+        MARKED (nothing when no such statement comes)."""
         marked: dict[int, bool] = uow.info.setdefault(MARKED, {})
-        for index, acknowledged in enumerate(taken):
+        for acknowledged in acks:
+            index = process_rows.riders_offered(uow, cls, process_id)  # keeps parameter names apart
             seq = acknowledged.delivery.seq
             process_rows.ride_lock(uow, cls, process_id, appends.mark_sent_clause(index),
                                    appends.mark_sent_params(index, seq, holder=self._id, at=acknowledged.at),
@@ -472,6 +500,10 @@ class OutboxWorker:
         """The row sent, the process moved on from its -ING state, and the message that waited for it leased."""
         delivery = acknowledged.delivery
         marked = uow.info.get(MARKED, {}).pop(delivery.seq, None)  # by the statement that locked the process row
+        if marked is None and delivery.process_type == negotiations.PROCESS:
+            self._offer_marks(uow, NegotiationRow, delivery.process_id, [acknowledged])
+            negotiations.get_local(uow, delivery.process_id, lock=True)  # its lock carries the mark if not held yet
+            marked = uow.info.get(MARKED, {}).pop(delivery.seq, None)
         if marked is None:
             marked = appends.mark_sent(uow, delivery.seq, holder=self._id, at=acknowledged.at)
         # False: our lease ran out and another sender owns the row now, which records the outcome.

@@ -63,10 +63,13 @@ class UnrecordedAcks:
                 self._by_process[process_id] = [replace(ack, due=min(ack.due, now)) for ack in kept]
             return bool(kept)
 
-    def take_due(self, now: float) -> list[Acknowledged]:
-        """Every process's acknowledgements once its oldest is due: recorded together, in order."""
+    def take_due(self, now: float, *, along: float = 0.0) -> list[Acknowledged]:
+        """Every process's acknowledgements once its oldest is due: recorded together, in order. When any is due,
+        those due within `along` seconds more come along (they would only wait to be recorded alone)."""
         with self._lock:
-            due = [pid for pid, acks in self._by_process.items() if acks[0].due <= now]
+            if not any(acks[0].due <= now for acks in self._by_process.values()):
+                return []
+            due = [pid for pid, acks in self._by_process.items() if acks[0].due <= now + along]
             return [ack for pid in sorted(due) for ack in self._by_process.pop(pid)]
 
     def take_all(self) -> list[Acknowledged]:

@@ -72,6 +72,14 @@ def _initiate(connector: Connector, peer: Peer) -> str:
     return negotiation_id
 
 
+def _initiate_another(connector: Connector, peer: Peer, sent: int) -> str:
+    with connector.db.unit_of_work() as uow:
+        negotiation_id = negotiations.initiate(uow, connector.rt, counter_party_address="https://provider.example/dsp",
+                                               counter_party_id=PROVIDER, offer=OFFER).id
+    _wait(lambda: len(peer.paths) == sent)
+    return negotiation_id
+
+
 def _row(connector: Connector, negotiation_id: str) -> NegotiationRow:
     with connector.db.read_only() as session:
         return session.get(NegotiationRow, negotiation_id)  # type: ignore[return-value]
@@ -174,16 +182,25 @@ def test_a_message_queued_behind_an_acknowledgement_that_arrived_meanwhile_does_
     assert _statuses(connector, negotiation_id)[0] == "sent"  # the request's acknowledgement, recorded first
 
 
-def test_the_acknowledgement_of_a_last_message_is_recorded_at_once(
+def test_the_acknowledgements_of_last_messages_are_recorded_together_within_moments(
         connector: Connector, peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No answer follows a termination (nor a FINALIZED event): nothing would take its acknowledgement but a batch."""
+    """No answer follows a termination (nor a FINALIZED event): its acknowledgement waits only LAST_ACK_WAIT_SECONDS
+    for others to share its batch, whatever ACK_WAIT_SECONDS says."""
     monkeypatch.setattr(outbox, "ACK_WAIT_SECONDS", 60.0)
-    negotiation_id = _initiate(connector, peer)
-    with connector.db.unit_of_work() as uow:
-        negotiations.terminate(uow, connector.rt, negotiation_id, reason="changed my mind")
-    _wait(lambda: _row(connector, negotiation_id).state == "TERMINATED", timeout=5)
-    assert _statuses(connector, negotiation_id) == ["sent", "sent"]
-    assert len(connector.outbox._acks) == 0
+    monkeypatch.setattr(outbox, "LAST_ACK_WAIT_SECONDS", 0.3)
+    batches: list[int] = []
+    record_batch = connector.outbox._record_batch
+    monkeypatch.setattr(connector.outbox, "_record_batch",
+                        lambda batch: (batches.append(len(batch)) if batch else None, record_batch(batch)))
+    ids = [_initiate_another(connector, peer, count) for count in (1, 2)]
+    with connector.db.unit_of_work() as uow:  # the requests' acknowledgements are settled here
+        for negotiation_id in ids:
+            negotiations.terminate(uow, connector.rt, negotiation_id, reason="changed my mind")
+    for negotiation_id in ids:
+        _wait(lambda negotiation_id=negotiation_id: _row(connector, negotiation_id).state == "TERMINATED",
+              timeout=5)
+        assert _statuses(connector, negotiation_id) == ["sent", "sent"]
+    assert len(connector.outbox._acks) == 0 and batches == [2]  # one transaction for both
 
 
 def test_acknowledgements_offered_to_the_lock_are_recorded_even_if_no_handler_settles_them(
