@@ -6,9 +6,10 @@ one message leases the next message of the same process. Everything else (retrie
 while the worker was not running) is claimed by the dispatcher, which polls for due rows. Either way the send runs
 outside any transaction, and the outcome is recorded, with the acknowledgement applied, in a transaction after it.
 
-The acknowledgement of a negotiation message the peer will answer may wait a moment to be recorded
-(`unrecorded_acks.py`): the next transaction of its process (the peer's answer, or another message queued for it)
-records it on the way, and what nothing takes within `ACK_WAIT_SECONDS` the dispatcher records in batches.
+The acknowledgement of a negotiation message may wait a moment to be recorded (`unrecorded_acks.py`): the next
+transaction of its process (the peer's answer, or another message queued for it) records it on the way, and what
+nothing takes within `ACK_WAIT_SECONDS` the dispatcher records in batches; after a last message, which no answer
+follows, it waits only `LAST_ACK_WAIT_SECONDS`, for company in its batch.
 
 Two processes on one PostgreSQL database share the work (`FOR UPDATE SKIP LOCKED` plus the lease); a crash mid-send,
 or before an acknowledgement was recorded, leaves a lease that expires (or is freed at restart) and the row is sent
