@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -13,10 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from connector.container import Connector
-from connector.persistence.migrate import upgrade
 from connector.persistence.tables import NegotiationRow, OutboxRow
 from connector.services import negotiations
-from connector.settings import Settings
 
 PROVIDER = "did:web:provider.example"
 OFFER = {"@id": "Y2Q:YXNzZXQ:MA", "@type": "Offer", "target": "asset-1", "permission": [{"action": "use"}]}
@@ -43,11 +40,8 @@ def peer() -> Peer:
 
 
 @pytest.fixture
-def connector(database_url: str, tmp_path: Path, peer: Peer) -> Iterator[Connector]:
-    settings = Settings(port=18192, dev=True, api_key="test-key-123", database_url=database_url,
-                        data_dir=tmp_path / "data").with_defaults().validate()
-    connector = Connector(settings, transport=httpx.MockTransport(peer))
-    upgrade(connector.db.engine)
+def connector(connector_with_peer: Callable[..., Connector], peer: Peer) -> Iterator[Connector]:
+    connector = connector_with_peer(peer, start=False)
     claims: list[int] = []
     claim = connector.outbox._claim
 
@@ -60,9 +54,7 @@ def connector(database_url: str, tmp_path: Path, peer: Peer) -> Iterator[Connect
     connector.outbox.start()
     connector.claimed = claims  # type: ignore[attr-defined]
     yield connector
-    peer.release.set()
-    connector.outbox.stop()
-    connector.db.dispose()
+    peer.release.set()  # before the factory stops the worker, which waits for its senders
 
 
 def _wait(predicate: Any, timeout: float = 10.0) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +13,8 @@ import pytest
 
 from connector.container import Connector
 from connector.dsp.client import DspClient
-from connector.persistence.migrate import upgrade
 from connector.persistence.tables import EventRow, NegotiationRow, OutboxRow
 from connector.services import negotiations
-from connector.settings import Settings
 from connector.workers.outbox import OutboxWorker, backoff
 
 PROVIDER = "did:web:provider.example"
@@ -43,13 +40,8 @@ def peer() -> Peer:
 
 
 @pytest.fixture
-def connector(database_url: str, tmp_path: Path, peer: Peer) -> Iterator[Connector]:
-    settings = Settings(port=18191, dev=True, api_key="test-key-123", database_url=database_url,
-                        data_dir=tmp_path / "data", outbox_max_attempts=3).with_defaults().validate()
-    connector = Connector(settings, transport=httpx.MockTransport(peer))
-    upgrade(connector.db.engine)  # no worker thread: the test drives run_once itself
-    yield connector
-    connector.db.dispose()
+def connector(connector_with_peer: Callable[..., Connector], peer: Peer) -> Connector:
+    return connector_with_peer(peer, start=False, outbox_max_attempts=3)  # the test drives run_once itself
 
 
 def _initiate(connector: Connector) -> str:

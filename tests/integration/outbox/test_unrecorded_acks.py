@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,10 +13,8 @@ import pytest
 from sqlalchemy import event, select
 
 from connector.container import Connector
-from connector.persistence.migrate import upgrade
 from connector.persistence.tables import EventRow, NegotiationRow, OutboxRow
 from connector.services import negotiations
-from connector.settings import Settings
 from connector.workers import outbox
 
 PROVIDER = "did:web:provider.example"
@@ -45,15 +42,8 @@ def peer() -> Peer:
 
 
 @pytest.fixture
-def connector(database_url: str, tmp_path: Path, peer: Peer) -> Iterator[Connector]:
-    settings = Settings(port=18193, dev=True, api_key="test-key-123", database_url=database_url,
-                        data_dir=tmp_path / "data").with_defaults().validate()
-    connector = Connector(settings, transport=httpx.MockTransport(peer))
-    upgrade(connector.db.engine)
-    connector.outbox.start()
-    yield connector
-    connector.outbox.stop()
-    connector.db.dispose()
+def connector(connector_with_peer: Callable[..., Connector], peer: Peer) -> Connector:
+    return connector_with_peer(peer, start=True)
 
 
 def _wait(predicate: Any, timeout: float = 10.0) -> None:
