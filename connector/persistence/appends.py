@@ -204,30 +204,19 @@ def mark_agreement_finalized(uow: Session, agreement_id: str) -> None:
         set_committed_value(agreement, "finalized", True)
 
 
-def queue_message(uow: Session, values: dict[str, Any]) -> int:
-    """Insert an outbox row (every column given) and return its sequence number."""
-    return int(prebuilt.execute(uow.connection(), _INSERT_OUTBOX, values).fetchone()[0])
-
-
 def queue_message_at_commit(uow: Session, values: dict[str, Any], *, in_order: bool,
                             on_queued: Callable[[int, bool], None]) -> None:
-    """`queue_message` (or, `in_order`, `queue_message_in_order`) among the transaction's closing writes: one
-    statement with them on PostgreSQL. `on_queued` gets the sequence number and whether the row is leased, still
-    before commit (nothing needs the row earlier: the sender is handed it after commit)."""
+    """Insert an outbox row (every column given) among the transaction's closing writes: one statement with them
+    on PostgreSQL. `in_order`: leased as `values` say unless a message of its process is pending already, in which
+    case it goes in without a lease, to wait for its predecessor (checked inside the INSERT, not by a query first).
+    `on_queued` gets the sequence number and whether the row is leased, still before commit (nothing needs the row
+    earlier: the sender is handed it after commit)."""
     if in_order:
         closing_writes.defer_returning(uow, _INSERT_OUTBOX_IN_ORDER, values,
                                        lambda found: on_queued(int(found[0]), found[1] is not None))
     else:
         closing_writes.defer_returning(uow, _INSERT_OUTBOX, values,
                                        lambda found: on_queued(int(found[0]), values["leased_by"] is not None))
-
-
-def queue_message_in_order(uow: Session, values: dict[str, Any]) -> tuple[int, bool]:
-    """Insert an outbox row leased as `values` say, unless a message of its process is pending already: then it
-    goes in without a lease, to wait for its predecessor. Returns its sequence number and whether it is leased.
-    One statement, where asking `has_pending_message` first took two."""
-    seq, leased_by = prebuilt.execute(uow.connection(), _INSERT_OUTBOX_IN_ORDER, values).fetchone()
-    return int(seq), leased_by is not None
 
 
 def _insert_in_order() -> Executable:

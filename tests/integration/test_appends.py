@@ -80,19 +80,29 @@ def test_the_replay_guard_refuses_a_token_id_it_has_seen(db: Database) -> None:
     assert guard.remember("jti-9", NOW) is False
 
 
+def _queue(uow: Any, values: dict[str, Any], *, in_order: bool = False) -> list[tuple[int, bool]]:
+    """Queue a message among the closing writes; the list receives (seq, leased) just before commit."""
+    queued: list[tuple[int, bool]] = []
+    appends.queue_message_at_commit(uow, values, in_order=in_order,
+                                    on_queued=lambda seq, leased: queued.append((seq, leased)))
+    return queued
+
+
 def test_a_message_is_leased_only_when_none_of_its_process_is_pending(db: Database) -> None:
     lease = {"leased_by": "sender-a", "lease_until": NOW}
-    with db.unit_of_work() as uow:
-        first, leased = appends.queue_message_in_order(uow, _outbox_values("p-1", **lease))
-        assert leased is True
-        second, leased = appends.queue_message_in_order(uow, _outbox_values("p-1", **lease))  # seen, no flush
-        assert leased is False and second > first
-        assert appends.queue_message_in_order(uow, _outbox_values("p-2", **lease))[1] is True  # another process
-        appends.queue_message(uow, _outbox_values("p-3", status="sent"))
-        assert appends.queue_message_in_order(uow, _outbox_values("p-3", **lease))[1] is True  # sent: not pending
+    with db.unit_of_work() as uow:  # run in order at commit: each sees the ones before it
+        first = _queue(uow, _outbox_values("p-1", **lease), in_order=True)
+        second = _queue(uow, _outbox_values("p-1", **lease), in_order=True)
+        other = _queue(uow, _outbox_values("p-2", **lease), in_order=True)  # another process
+        _queue(uow, _outbox_values("p-3", status="sent"))
+        after_sent = _queue(uow, _outbox_values("p-3", **lease), in_order=True)  # sent: not pending
+        assert first == []  # nothing is written before commit
+    [(first_seq, first_leased)], [(second_seq, second_leased)] = first, second
+    assert (first_leased, second_leased, second_seq > first_seq) == (True, False, True)
+    assert other[0][1] is True and after_sent[0][1] is True
     with db.read_only() as session:
         rows = list(session.scalars(select(OutboxRow).where(OutboxRow.process_id == "p-1").order_by(OutboxRow.seq)))
-    assert [row.seq for row in rows] == [first, second]
+    assert [row.seq for row in rows] == [first_seq, second_seq]
     assert [(row.leased_by, row.lease_until) for row in rows] == [("sender-a", NOW), (None, None)]
     assert rows[0].params == {"a": 1} and rows[0].next_attempt_at == NOW
 
@@ -154,7 +164,8 @@ def test_a_row_inserted_in_a_unit_of_work_is_read_back_without_a_query(db: Datab
 
 def test_a_row_is_marked_sent_only_by_the_holder_of_its_lease(db: Database) -> None:
     with db.unit_of_work() as uow:
-        seq = appends.queue_message(uow, _outbox_values("p-1", leased_by="sender-a", lease_until=NOW))
+        queued = _queue(uow, _outbox_values("p-1", leased_by="sender-a", lease_until=NOW))
+    [(seq, _leased)] = queued
     with db.unit_of_work() as uow:
         assert appends.mark_sent(uow, seq, holder="sender-b", at=NOW) is False  # its lease ran out: not its row
     with db.unit_of_work() as uow:
